@@ -1,0 +1,136 @@
+"""Rollout settings, each declared once.
+
+A setting has one declaration (name, type, default, help).  The CLI builds its
+``--flags`` from it, the inventory loader accepts it as a variable at any level
+(so a group can pin another engine version), and the docs list it.  Defaults
+are the reference sequence: Docker CE 19.03.11 with containerd.io 1.2.13, the
+systemd cgroup driver and overlay2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fleet.errors import InputError
+
+DOCKER_CE_REPO = "https://download.docker.com/linux/centos/docker-ce.repo"
+
+# The reference daemon.json (Kubernetes "container runtimes" guide, CentOS tab).
+REFERENCE_DAEMON_JSON: Mapping[str, Any] = {
+    "exec-opts": ["native.cgroupdriver=systemd"],
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "100m"},
+    "storage-driver": "overlay2",
+    "storage-opts": ["overlay2.override_kernel_check=true"],
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a rollout installs and what it expects to find.  Immutable; per host via ``merged``."""
+
+    docker_version: str = "19.03.11"
+    containerd_version: str = "1.2.13"
+    repo_url: str = DOCKER_CE_REPO
+    system_update: bool = False
+    cgroup_driver: str = "systemd"
+    storage_driver: str = "overlay2"
+    daemon_json: Mapping[str, Any] = field(default_factory=lambda: dict(REFERENCE_DAEMON_JSON))
+    min_kernel: str = "3.10.0-514"
+    min_free_disk_mb: int = 2048
+    connect_timeout: float = 10.0
+    command_timeout: float = 600.0
+    yum_lock_timeout: float = 300.0
+
+    def merged(self, overrides: Mapping[str, Any], origin: str = "") -> Settings:
+        """Return a copy with ``overrides`` (already validated names) applied."""
+        if not overrides:
+            return self
+        values = {}
+        for name, raw in overrides.items():
+            spec = SETTING_SPECS[name]
+            values[name] = spec.convert(raw, origin)
+        return replace(self, **values)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting: how to parse it from text or YAML, and how to explain it."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any]
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def convert(self, raw: Any, origin: str = "") -> Any:
+        try:
+            return self.parse(raw)
+        except (TypeError, ValueError) as exc:
+            where = f"{origin}: " if origin else ""
+            raise InputError(f"{where}setting {self.name}: {exc}") from None
+
+
+def _text(raw: Any) -> str:
+    if isinstance(raw, (dict, list)) or raw is None:
+        raise ValueError(f"expected text, got {type(raw).__name__}")
+    return str(raw)
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _positive_number(raw: Any) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {raw!r}")
+    return value
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    value = int(str(raw))
+    if value < 0:
+        raise ValueError(f"must not be negative, got {raw!r}")
+    return value
+
+
+def _json_object(raw: Any) -> Mapping[str, Any]:
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    if not isinstance(raw, dict):
+        raise ValueError("expected a JSON object")
+    return raw
+
+
+SETTING_SPECS: Mapping[str, SettingSpec] = {
+    spec.name: spec
+    for spec in (
+        SettingSpec("docker_version", "docker-ce and docker-ce-cli version to pin", _text),
+        SettingSpec("containerd_version", "containerd.io version to pin", _text),
+        SettingSpec("repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text),
+        SettingSpec("system_update", "run a whole-system 'yum update -y' before the engine install", _boolean),
+        SettingSpec("cgroup_driver", "cgroup driver the running engine must report", _text),
+        SettingSpec("storage_driver", "storage driver the running engine must report", _text),
+        SettingSpec("daemon_json", "settings required in /etc/docker/daemon.json (JSON object)", _json_object),
+        SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _text),
+        SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),
+        SettingSpec("connect_timeout", "seconds to wait for an SSH connection", _positive_number),
+        SettingSpec("command_timeout", "seconds a single remote command may run", _positive_number),
+        SettingSpec("yum_lock_timeout", "seconds to wait for another process's yum lock", _positive_number),
+    )
+}
