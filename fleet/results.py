@@ -19,7 +19,8 @@ class Status(str, Enum):
     CHANGED = "changed"  # fleet changed something and the result verified
     FAILED = "failed"  # reached, but a step failed or verification did not pass
     UNREACHABLE = "unreachable"  # could not connect or authenticate at the SSH level
-    SKIPPED = "skipped"  # deliberately not done (a step not needed, a host refused by preflight policy)
+    # deliberately not done: a step not needed, or a host refused by preflight policy
+    SKIPPED = "skipped"
     NOT_RUN = "not_run"  # never started: the rollout halted or was interrupted first
 
     def __str__(self) -> str:

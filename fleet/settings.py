@@ -122,15 +122,27 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
     for spec in (
         SettingSpec("docker_version", "docker-ce and docker-ce-cli version to pin", _text),
         SettingSpec("containerd_version", "containerd.io version to pin", _text),
-        SettingSpec("repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text),
-        SettingSpec("system_update", "run a whole-system 'yum update -y' before the engine install", _boolean),
+        SettingSpec(
+            "repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text
+        ),
+        SettingSpec(
+            "system_update",
+            "run a whole-system 'yum update -y' before the engine install",
+            _boolean,
+        ),
         SettingSpec("cgroup_driver", "cgroup driver the running engine must report", _text),
         SettingSpec("storage_driver", "storage driver the running engine must report", _text),
-        SettingSpec("daemon_json", "settings required in /etc/docker/daemon.json (JSON object)", _json_object),
+        SettingSpec(
+            "daemon_json",
+            "settings required in /etc/docker/daemon.json (JSON object)",
+            _json_object,
+        ),
         SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _text),
         SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),
         SettingSpec("connect_timeout", "seconds to wait for an SSH connection", _positive_number),
         SettingSpec("command_timeout", "seconds a single remote command may run", _positive_number),
-        SettingSpec("yum_lock_timeout", "seconds to wait for another process's yum lock", _positive_number),
+        SettingSpec(
+            "yum_lock_timeout", "seconds to wait for another process's yum lock", _positive_number
+        ),
     )
 }

@@ -1,0 +1,229 @@
+"""The command line: a thin layer over the library.
+
+``main(argv) -> int`` parses arguments, builds the library objects, runs, renders
+and returns the exit code documented in the README.  No state lives here
+between calls; everything is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from fleet import __version__
+from fleet.batches import parse_batch_spec, parse_max_failures
+from fleet.errors import ExitCode, FleetError, InputError
+from fleet.inventory import load_inventory, select_hosts
+from fleet.report import failed_hosts_file, make_progress, render_plain, render_tables, write_json
+from fleet.results import Report
+from fleet.rollout import RolloutOptions, run_rollout
+from fleet.runlog import new_run_dir
+from fleet.settings import SETTING_SPECS, Settings
+from fleet.steps.runner import Mode
+from fleet.transport import ConnectOptions
+
+CONNECTION_SETTINGS = ("connect_timeout", "command_timeout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleet",
+        description="Prepare fleets of CentOS/RHEL servers as Kubernetes nodes: a rolling, "
+        "verified Docker CE rollout over SSH.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, text in (
+        ("rollout", "install and configure Docker CE in rolling batches, then verify"),
+        ("plan", "show what a rollout would change on each host (touches nothing)"),
+        ("verify", "read-only compliance audit: does every engine run systemd + overlay2?"),
+    ):
+        _add_run_arguments(sub.add_parser(name, help=text, description=text), name)
+    _add_lab_commands(sub)
+    return parser
+
+
+def _add_run_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("-i", "--inventory", required=True, help="fleet YAML or Ansible YAML/INI")
+    p.add_argument("-l", "--limit", help="hosts, groups, globs, !exclusions, @FILE")
+    p.add_argument("-f", "--forks", type=int, default=50, help="hosts at once (default 50)")
+    p.add_argument(
+        "--batch-size",
+        help="hosts per batch: a count, a percentage or a ramp such as 1,5,25%% (default: all)",
+    )
+    p.add_argument(
+        "--max-failures",
+        default="0",
+        help="halt when failed+unreachable hosts exceed this count or percentage (default 0)",
+    )
+    p.add_argument("--keep-going", action="store_true", help="never halt between batches")
+    if command == "rollout":
+        p.add_argument("--check", action="store_true", help="same as 'fleet plan'")
+    p.add_argument("--force", action="store_true", help="also change hosts with a live kubelet")
+    p.add_argument("--accept-new-host-keys", action="store_true", help="trust unknown host keys")
+    p.add_argument(
+        "--ask-become-pass", action="store_true", help="prompt once for the sudo password"
+    )
+    p.add_argument("--ssh-config", help="ssh_config file to use instead of ~/.ssh/config")
+    p.add_argument("--report", type=Path, help="also write the JSON report to this file")
+    p.add_argument("--runs-dir", type=Path, default=Path("fleet-runs"), help="where run folders go")
+    p.add_argument("--plain", action="store_true", help="plain lines instead of live tables")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every host in the tables")
+    group = p.add_argument_group("settings (also settable per host or group in the inventory)")
+    for spec in SETTING_SPECS.values():
+        if spec.name == "system_update":
+            group.add_argument(spec.flag, action="store_const", const="true", help=spec.help)
+        else:
+            group.add_argument(spec.flag, metavar=spec.name.upper(), help=spec.help)
+
+
+def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
+    from fleet.lab.cli import add_lab_parser
+
+    add_lab_parser(sub)
+    demo = sub.add_parser("demo", help="start a simulated fleet, roll out to it, tear it down")
+    demo.add_argument("--sshd", choices=("paramiko", "openssh"), default="paramiko")
+    demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    demo.add_argument("--dir", type=Path, default=Path("fleet-demo"), help="lab folder")
+    demo.add_argument("--plain", action="store_true", help="plain lines instead of live tables")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: getattr(args, name) for name in SETTING_SPECS if getattr(args, name, None) is not None
+    }
+    return Settings().merged(overrides, "command line")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console(stderr=False, highlight=False)
+    try:
+        if args.command in ("rollout", "plan", "verify"):
+            return run_command(args, console)
+        if args.command == "demo":
+            from fleet.demo import run_demo
+
+            return run_demo(args, console)
+        from fleet.lab.cli import run_lab
+
+        return int(run_lab(args))
+    except FleetError as exc:
+        print(f"fleet: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("fleet: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+
+
+def run_command(args: argparse.Namespace, console: Console) -> int:
+    """rollout / plan / verify: inventory -> plan -> scheduler -> report."""
+    mode = _mode(args)
+    inventory = load_inventory(args.inventory)
+    hosts = select_hosts(inventory, args.limit)
+    if not hosts:
+        raise InputError(f"{args.inventory}: no hosts selected")
+    if args.forks < 1:
+        raise InputError(f"--forks {args.forks}: must be at least 1")
+    settings = settings_from(args)
+    options = RolloutOptions(
+        mode=mode,
+        batch_size=parse_batch_spec(args.batch_size) if args.batch_size else None,
+        max_failures=parse_max_failures(args.max_failures),
+        keep_going=args.keep_going,
+        forks=args.forks,
+        force=args.force,
+        run_dir=new_run_dir(args.runs_dir, mode.value),
+    )
+    connect = ConnectOptions(
+        connect_timeout=settings.connect_timeout,
+        command_timeout=settings.command_timeout,
+        accept_new_host_keys=args.accept_new_host_keys,
+        ssh_config=args.ssh_config,
+        become_password=_ask_password() if args.ask_become_pass else None,
+    )
+    plain = args.plain or not console.is_terminal
+    events = make_progress(console, plain=plain)
+    with _stop_on_signals() as stop:
+        report = run_rollout(hosts, settings, connect, options, events, stop)
+    return finish(report, args, console, plain)
+
+
+def finish(report: Report, args: argparse.Namespace, console: Console, plain: bool) -> int:
+    """Render the report, write its files, and derive the exit code from it."""
+    if plain:
+        render_plain(report, sys.stdout, full=args.verbose)
+    else:
+        render_tables(report, console, full=args.verbose)
+    run_dir = Path(report.run_dir) if report.run_dir else None
+    if run_dir is not None:
+        write_json(report, run_dir / "report.json")
+        failed = failed_hosts_file(report, run_dir / "failed-hosts.txt")
+        console.print(f"run folder: {run_dir}", markup=False, highlight=False)
+        if failed:
+            console.print(
+                f"retry the {failed} hosts not done with: --limit @{run_dir / 'failed-hosts.txt'}",
+                markup=False,
+                highlight=False,
+            )
+    if args.report:
+        write_json(report, args.report)
+    return int(exit_code(report))
+
+
+def exit_code(report: Report) -> ExitCode:
+    if report.interrupted:
+        return ExitCode.INTERRUPTED
+    if report.halted:
+        return ExitCode.HALTED
+    if any(not h.compliant for h in report.hosts):
+        return ExitCode.HOST_FAILURES
+    return ExitCode.OK
+
+
+def _mode(args: argparse.Namespace) -> Mode:
+    if args.command == "rollout" and not getattr(args, "check", False):
+        return Mode.ROLLOUT
+    return Mode.VERIFY if args.command == "verify" else Mode.PLAN
+
+
+def _ask_password() -> str:
+    try:
+        return getpass.getpass("sudo password (used for every host that asks): ")
+    except EOFError:
+        raise InputError("--ask-become-pass: no terminal to read the password from") from None
+
+
+@contextmanager
+def _stop_on_signals():
+    """Ctrl-C or SIGTERM: start no new host, let running ones finish, still write the report."""
+    stop = threading.Event()
+    previous = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(
+            "fleet: stopping: no new hosts will start; running hosts finish their step "
+            "(press Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

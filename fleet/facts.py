@@ -1,0 +1,201 @@
+"""Host facts: what a host is, gathered in one round trip and parsed by pure functions.
+
+One shell script prints every fact fleet needs between ``@@fleet:NAME`` markers;
+:func:`parse_facts` turns that text into :class:`HostFacts`.  Steps plan from
+these facts, so a host that needs nothing costs one command.  The script runs as
+root (through sudo) because ``docker info`` and ``xfs_info`` need it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fleet.dockerinfo import DockerInfo, parse_docker_info
+
+EL_IDS = frozenset({"centos", "rhel", "rocky", "almalinux", "ol"})
+ENGINE_PACKAGES = ("containerd.io", "docker-ce", "docker-ce-cli")
+PREREQUISITE_PACKAGES = ("yum-utils", "device-mapper-persistent-data", "lvm2")
+DOCKER_REPO_ID = "docker-ce-stable"
+DAEMON_JSON = "/etc/docker/daemon.json"
+DROPIN_DIR = "/etc/systemd/system/docker.service.d"
+_MARK = "@@fleet:"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What a host is right now.  Fields are ``None`` where the host did not say."""
+
+    os_id: str = ""
+    os_version: str = ""
+    os_name: str = ""
+    os_like: tuple[str, ...] = ()
+    kernel: str = ""
+    package_manager: str | None = None  # "yum" or "dnf"
+    uid: int | None = None
+    packages: Mapping[str, str | None] = field(default_factory=dict)  # name -> version-release
+    docker_repo: bool = False
+    daemon_json: str | None = None  # file text; None when the file does not exist
+    dropin_dir: bool = False
+    dropins: Mapping[str, str] = field(default_factory=dict)  # file name -> text
+    docker_active: str = "unknown"  # systemctl is-active
+    docker_enabled: str = "unknown"  # systemctl is-enabled
+    docker_started_at: str = ""  # ActiveEnterTimestamp: tells a restart apart from none
+    kubelet_active: str = "unknown"
+    docker_info: DockerInfo | None = None  # None when no docker CLI is installed
+    var_lib_docker_fs: str | None = None
+    xfs_ftype: int | None = None
+    free_mb: int | None = None
+
+    @property
+    def os_major(self) -> int | None:
+        match = re.match(r"\d+", self.os_version)
+        return int(match.group()) if match else None
+
+    @property
+    def is_el(self) -> bool:
+        return self.os_id in EL_IDS or bool({"rhel", "centos"} & set(self.os_like))
+
+    @property
+    def pretty_os(self) -> str:
+        return self.os_name or f"{self.os_id} {self.os_version}".strip() or "unknown OS"
+
+
+def facts_script(packages: Sequence[str] = PREREQUISITE_PACKAGES + ENGINE_PACKAGES) -> str:
+    """The shell script whose output :func:`parse_facts` reads.  POSIX sh; never fails early."""
+    names = " ".join(packages)
+    return f"""
+m() {{ printf '\\n{_MARK}%s\\n' "$1"; }}
+m os_release; cat /etc/os-release 2>/dev/null
+m kernel; uname -r
+m uid; id -u
+m pm; if command -v dnf >/dev/null 2>&1; then echo dnf
+elif command -v yum >/dev/null 2>&1; then echo yum; fi
+m rpm; command -v rpm >/dev/null 2>&1 && rpm -q {names} 2>&1
+m repo; grep -ls '^\\[{DOCKER_REPO_ID}\\]' /etc/yum.repos.d/*.repo 2>/dev/null
+m daemon_json; [ -f {DAEMON_JSON} ] && base64 < {DAEMON_JSON} | tr -d '\\n'
+m dropin_dir; [ -d {DROPIN_DIR} ] && echo yes
+m dropins; for f in {DROPIN_DIR}/*.conf; do [ -f "$f" ] && printf '%s %s\\n' \
+  "$(basename "$f")" "$(base64 < "$f" | tr -d '\\n')"; done
+m docker_active; systemctl is-active docker 2>/dev/null
+m docker_enabled; systemctl is-enabled docker 2>/dev/null
+m docker_started; systemctl show -p ActiveEnterTimestamp docker 2>/dev/null
+m kubelet_active; systemctl is-active kubelet 2>/dev/null
+m docker_info; e=$(mktemp 2>/dev/null || echo /tmp/.fleet-err.$$)
+command -v docker >/dev/null 2>&1 && {{ docker info --format '{{{{json .}}}}' 2>"$e"; echo; }}
+m docker_info_err; cat "$e" 2>/dev/null; rm -f "$e"
+m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib; findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null
+m xfs; set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null)
+[ "$1" = xfs ] && xfs_info "$2" 2>/dev/null | grep -o 'ftype=[01]'
+m df; df -Pk "$d" 2>/dev/null | tail -n 1
+m end
+"""
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """Split script output into ``{section: body}``; bodies keep inner newlines, not the edges."""
+    sections: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(_MARK):
+            if name is not None:
+                sections[name] = "\n".join(lines).strip("\n")
+            name, lines = line[len(_MARK) :].strip(), []
+        elif name is not None:
+            lines.append(line)
+    if name is not None:
+        sections[name] = "\n".join(lines).strip("\n")
+    return sections
+
+
+def parse_facts(text: str) -> HostFacts:
+    """Build :class:`HostFacts` from the output of :func:`facts_script`."""
+    s = split_sections(text)
+    os_release = parse_os_release(s.get("os_release", ""))
+    return HostFacts(
+        os_id=os_release.get("ID", "").lower(),
+        os_version=os_release.get("VERSION_ID", ""),
+        os_name=os_release.get("PRETTY_NAME", os_release.get("NAME", "")),
+        os_like=tuple(os_release.get("ID_LIKE", "").lower().split()),
+        kernel=s.get("kernel", "").strip(),
+        package_manager=s.get("pm", "").strip() or None,
+        uid=_int(s.get("uid", "")),
+        packages=parse_rpm_q(s.get("rpm", "")),
+        docker_repo=bool(s.get("repo", "").strip()),
+        daemon_json=_b64(s["daemon_json"]) if s.get("daemon_json", "").strip() else None,
+        dropin_dir=s.get("dropin_dir", "").strip() == "yes",
+        dropins=_dropins(s.get("dropins", "")),
+        docker_active=s.get("docker_active", "").strip() or "unknown",
+        docker_enabled=s.get("docker_enabled", "").strip() or "unknown",
+        docker_started_at=s.get("docker_started", "").partition("=")[2].strip(),
+        kubelet_active=s.get("kubelet_active", "").strip() or "unknown",
+        docker_info=_docker_info(s),
+        var_lib_docker_fs=(s.get("fs", "").split() or [None])[0],
+        xfs_ftype=_int(s.get("xfs", "").strip().removeprefix("ftype=")),
+        free_mb=_free_mb(s.get("df", "")),
+    )
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().isidentifier():
+            values[key.strip()] = value.strip().strip("\"'")
+    return values
+
+
+def parse_rpm_q(text: str) -> dict[str, str | None]:
+    """``rpm -q NAME...`` output -> ``{name: "version-release" | None}``.
+
+    rpm prints one line per name in argument order: a NEVRA such as
+    ``docker-ce-19.03.11-3.el7.x86_64`` or ``package lvm2 is not installed``.
+    """
+    found: dict[str, str | None] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        missing = re.fullmatch(r"package (\S+) is not installed", line)
+        if missing:
+            found[missing.group(1)] = None
+            continue
+        nevra = re.fullmatch(r"(.+)-([^-]+)-([^-]+)\.([^.]+)", line)
+        if nevra:
+            name, version, release, _arch = nevra.groups()
+            found[name] = f"{version}-{release}"
+    return found
+
+
+def _docker_info(sections: Mapping[str, str]) -> DockerInfo | None:
+    out, err = sections.get("docker_info", ""), sections.get("docker_info_err", "")
+    if not out.strip() and not err.strip():
+        return None
+    return parse_docker_info(out, err)
+
+
+def _dropins(text: str) -> dict[str, str]:
+    result = {}
+    for line in text.splitlines():
+        name, _, encoded = line.partition(" ")
+        if name:
+            result[name] = _b64(encoded)
+    return result
+
+
+def _b64(text: str) -> str:
+    try:
+        return base64.b64decode(text.strip()).decode("utf-8", "replace")
+    except ValueError:
+        return ""
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _free_mb(df_line: str) -> int | None:
+    parts = df_line.split()
+    return int(parts[3]) // 1024 if len(parts) >= 4 and parts[3].isdigit() else None

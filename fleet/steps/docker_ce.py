@@ -1,0 +1,354 @@
+"""The Docker CE sequence for Kubernetes nodes, as data-driven idempotent steps.
+
+The reference sequence (DEVELOPERS.md) is: prerequisite packages, the docker-ce
+repository, an optional whole-system update, pinned engine packages,
+``/etc/docker/daemon.json``, the ``docker.service.d`` drop-in directory, a
+restart of the engine and ``systemctl enable``.  Each step below checks the
+host's facts first and asks for commands only when something is missing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from fleet import daemonjson
+from fleet.facts import DAEMON_JSON, DROPIN_DIR, ENGINE_PACKAGES, PREREQUISITE_PACKAGES, HostFacts
+from fleet.steps.base import Action, Check, Step, StepContext
+
+BACKUP = DAEMON_JSON + ".fleet-backup"
+CREATED_MARK = DAEMON_JSON + ".fleet-created"
+RESTART_CHANGES = frozenset({"engine_packages", "daemon_json", "system_update"})
+SUPPORTED_EL = range(7, 10)
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return daemonjson.engine_version_tuple(text) or ()
+
+
+def _kernel_key(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.replace("-", ".").split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """Refuse hosts fleet cannot or must not change, before anything is changed."""
+
+    name: str = "preflight"
+
+    def check(self, ctx: StepContext) -> Check:
+        facts, settings = ctx.facts, ctx.settings
+        problems = [
+            self._os(facts),
+            self._privilege(facts),
+            self._kernel(facts, settings.min_kernel),
+            self._d_type(facts),
+            self._disk(facts, settings.min_free_disk_mb),
+        ]
+        problems = [p for p in problems if p]
+        if problems:
+            return Check.fail("; ".join(problems))
+        live = self._live_node(facts, settings.cgroup_driver)
+        if live and not ctx.force:
+            return Check.refuse(live + "; re-run with --force to switch it anyway")
+        return Check.ok(f"{facts.pretty_os}, kernel {facts.kernel}")
+
+    @staticmethod
+    def _os(facts: HostFacts) -> str | None:
+        if not facts.is_el or facts.os_major not in SUPPORTED_EL:
+            return f"unsupported OS {facts.pretty_os!r}: fleet supports CentOS/RHEL/Rocky/Alma 7-9"
+        if facts.package_manager is None:
+            return "neither yum nor dnf found on the host"
+        return None
+
+    @staticmethod
+    def _privilege(facts: HostFacts) -> str | None:
+        if facts.uid != 0:
+            return "commands did not run as root: check that sudo works for the login user"
+        return None
+
+    @staticmethod
+    def _kernel(facts: HostFacts, minimum: str) -> str | None:
+        if facts.os_major == 7 and _kernel_key(facts.kernel) < _kernel_key(minimum):
+            return f"kernel {facts.kernel} is older than {minimum}, too old for overlay2"
+        return None
+
+    @staticmethod
+    def _d_type(facts: HostFacts) -> str | None:
+        if facts.var_lib_docker_fs == "xfs" and facts.xfs_ftype == 0:
+            return (
+                "/var/lib/docker is on xfs formatted with ftype=0 (no d_type): overlay2 needs "
+                "ftype=1; reformat it with mkfs.xfs -n ftype=1 or mount another filesystem there"
+            )
+        return None
+
+    @staticmethod
+    def _disk(facts: HostFacts, minimum_mb: int) -> str | None:
+        if facts.free_mb is not None and facts.free_mb < minimum_mb:
+            return f"only {facts.free_mb} MiB free under /var/lib, {minimum_mb} MiB required"
+        return None
+
+    @staticmethod
+    def _live_node(facts: HostFacts, driver: str) -> str | None:
+        info = facts.docker_info
+        current = info.cgroup_driver if info else None
+        if facts.kubelet_active == "active" and current and current != driver:
+            return (
+                f"kubelet is running and the engine uses the {current} cgroup driver: switching "
+                f"to {driver} under a live node breaks it (drain the node first)"
+            )
+        return None
+
+
+def _install(facts: HostFacts, packages: list[str], what: str) -> Action:
+    pm = facts.package_manager or "yum"
+    return Action(
+        f"install {what}",
+        f"{pm} install -y {' '.join(shlex.quote(p) for p in packages)}",
+        explain=_package_error,
+    )
+
+
+def _package_error(stdout: str, stderr: str) -> str:
+    """yum and dnf put the useful line in different places; prefer their own wording."""
+    lines = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
+    for marker in ("No package", "No match for argument", "Unable to find a match", "Cannot find"):
+        for line in lines:
+            if marker in line:
+                return line
+    errors = [ln for ln in lines if ln.startswith(("Error", "ERROR", "One of the configured"))]
+    if errors:
+        return errors[0]
+    return lines[-1] if lines else "package manager failed"
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    name: str = "prerequisites"
+
+    def check(self, ctx: StepContext) -> Check:
+        missing = [p for p in PREREQUISITE_PACKAGES if not ctx.facts.packages.get(p)]
+        if not missing:
+            return Check.ok("yum-utils, device-mapper-persistent-data, lvm2 installed")
+        return Check.change(
+            f"install {', '.join(missing)}", _install(ctx.facts, missing, ", ".join(missing))
+        )
+
+
+@dataclass(frozen=True)
+class Repository:
+    name: str = "repository"
+
+    def check(self, ctx: StepContext) -> Check:
+        if ctx.facts.docker_repo:
+            return Check.ok("docker-ce repository configured")
+        url = ctx.settings.repo_url
+        tool = "dnf config-manager" if ctx.facts.package_manager == "dnf" else "yum-config-manager"
+        return Check.change(
+            f"add repository {url}",
+            Action(f"add repository {url}", f"{tool} --add-repo {shlex.quote(url)}"),
+        )
+
+
+@dataclass(frozen=True)
+class SystemUpdate:
+    name: str = "system_update"
+
+    def check(self, ctx: StepContext) -> Check:
+        if not ctx.settings.system_update:
+            return Check.skip("whole-system update not requested (system_update: false)")
+        pm = ctx.facts.package_manager or "yum"
+        return Check.change(
+            "update all packages",
+            Action(
+                "update all packages",
+                f"{pm} update -y",
+                unchanged_marker="No packages marked for update",
+                explain=_package_error,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class EnginePackages:
+    name: str = "engine_packages"
+
+    def check(self, ctx: StepContext) -> Check:
+        wanted = {
+            "containerd.io": ctx.settings.containerd_version,
+            "docker-ce": ctx.settings.docker_version,
+            "docker-ce-cli": ctx.settings.docker_version,
+        }
+        todo: list[str] = []
+        for name in ENGINE_PACKAGES:
+            installed = ctx.facts.packages.get(name)
+            if installed and _same_version(installed, wanted[name]):
+                continue
+            if installed and _version_key(installed) > _version_key(wanted[name]):
+                return Check.fail(
+                    f"{name} {installed} is newer than the pinned {wanted[name]}; fleet does not "
+                    f"downgrade engines: set {_setting_for(name)} to the installed version"
+                )
+            todo.append(f"{name}-{wanted[name]}")
+        if not todo:
+            return Check.ok(f"docker-ce {ctx.settings.docker_version} installed")
+        return Check.change(f"install {' '.join(todo)}", _install(ctx.facts, todo, " ".join(todo)))
+
+
+def _same_version(installed: str, wanted: str) -> bool:
+    return installed == wanted or installed.split("-")[0] == wanted.split("-")[0]
+
+
+def _setting_for(package: str) -> str:
+    return "containerd_version" if package == "containerd.io" else "docker_version"
+
+
+@dataclass(frozen=True)
+class DaemonJson:
+    """Merge the required settings into the owner's daemon.json; never drop the owner's keys."""
+
+    name: str = "daemon_json"
+
+    def check(self, ctx: StepContext) -> Check:
+        required, notes = daemonjson.adapt_for_engine(
+            ctx.settings.daemon_json, ctx.settings.docker_version
+        )
+        old_text = ctx.facts.daemon_json
+        try:
+            existing = daemonjson.parse(old_text) if old_text is not None else {}
+        except daemonjson.DaemonJsonError as exc:
+            return Check.fail(f"{exc}; fix or move the file: fleet does not overwrite it")
+        merged = daemonjson.merge(existing, required)
+        if old_text is not None and merged == existing:
+            return Check.ok("daemon.json has the required settings")
+        conflicts = daemonjson.flag_conflicts(merged, _dropin_flags(ctx.facts))
+        if conflicts:
+            return Check.fail(
+                "a docker.service drop-in sets dockerd flags that daemon.json also sets, so "
+                f"dockerd would refuse to start ({'; '.join(conflicts)}): remove the flags "
+                "from the drop-in"
+            )
+        new_text = daemonjson.render(merged)
+        message = "write /etc/docker/daemon.json" + "".join(f" ({note})" for note in notes)
+        validate = _version_key(ctx.settings.docker_version) >= (23,)
+        return Check.change(
+            message,
+            Action(message, _write_daemon_json(validate), stdin=new_text.encode()),
+            diff=daemonjson.unified_diff(old_text or "", new_text),
+        )
+
+
+def _dropin_flags(facts: HostFacts) -> list[str]:
+    """dockerd arguments from the last ``ExecStart=`` of the drop-ins (systemd's override rule)."""
+    flags: list[str] = []
+    for name in sorted(facts.dropins):
+        for line in facts.dropins[name].splitlines():
+            key, sep, value = line.strip().partition("=")
+            if sep and key.strip() == "ExecStart":
+                flags = daemonjson.parse_execstart(value)[1:] if value.strip() else []
+    return flags
+
+
+def _write_daemon_json(validate: bool) -> str:
+    """Write stdin to daemon.json atomically, keeping the previous file as a backup."""
+    check = 'dockerd --validate --config-file "$tmp" >/dev/null || exit 3\n' if validate else ""
+    return f"""set -e
+f={DAEMON_JSON}
+mkdir -p /etc/docker
+tmp=$(mktemp /etc/docker/.daemon.json.XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+chmod 0644 "$tmp"
+{check}if [ -f "$f" ]; then cp -p "$f" {BACKUP}; rm -f {CREATED_MARK}
+else rm -f {BACKUP}; : > {CREATED_MARK}; fi
+mv -f "$tmp" "$f"
+"""
+
+
+@dataclass(frozen=True)
+class DropinDirectory:
+    name: str = "dropin_dir"
+
+    def check(self, ctx: StepContext) -> Check:
+        if ctx.facts.dropin_dir:
+            return Check.ok(f"{DROPIN_DIR} exists")
+        return Check.change(f"create {DROPIN_DIR}", Action("create", f"mkdir -p {DROPIN_DIR}"))
+
+
+ENGINE_ERROR = "@@engine-error"
+ROLLBACK = "@@rollback="
+
+
+@dataclass(frozen=True)
+class Service:
+    """Restart only when something changed (or the engine is down); always leave it enabled."""
+
+    name: str = "service"
+
+    def check(self, ctx: StepContext) -> Check:
+        actions = []
+        if ctx.changed & RESTART_CHANGES or ctx.facts.docker_active != "active":
+            rollback = "daemon_json" in ctx.changed
+            actions.append(
+                Action(
+                    "restart docker",
+                    _restart(rollback),
+                    explain=_restart_error,
+                )
+            )
+        if ctx.facts.docker_enabled != "enabled":
+            actions.append(Action("enable docker", "systemctl enable docker"))
+        if not actions:
+            return Check.ok("docker active and enabled")
+        return Check.change(", ".join(a.description for a in actions), *actions)
+
+
+def _restart(rollback: bool) -> str:
+    restore = f"""
+if [ -f {BACKUP} ]; then cp -p {BACKUP} {DAEMON_JSON}; r=1
+elif [ -f {CREATED_MARK} ]; then rm -f {DAEMON_JSON}; r=1; fi
+if [ -n "$r" ]; then systemctl daemon-reload
+  if systemctl restart docker; then echo "{ROLLBACK}ok"; else echo "{ROLLBACK}failed"; fi
+fi"""
+    return f"""systemctl daemon-reload
+systemctl restart docker && exit 0
+echo "{ENGINE_ERROR}"
+journalctl -u docker --no-pager -n 40 2>/dev/null | grep -E 'dockerd|daemon' | tail -n 5
+{restore if rollback else ""}
+exit 1
+"""
+
+
+def _restart_error(stdout: str, stderr: str) -> str:
+    _, _, tail = stdout.partition(ENGINE_ERROR)
+    reason = ""
+    for line in tail.splitlines():
+        text = line.strip()
+        for marker in ("failed to start daemon", "unable to configure", "Error starting daemon"):
+            if marker in text:
+                reason = text[text.index(marker) :]
+    if not reason:
+        reason = (stderr.strip().splitlines() or ["docker.service failed to start"])[-1]
+    message = f"engine refused to start: {reason}"
+    if f"{ROLLBACK}ok" in stdout:
+        return message + "; restored the previous daemon.json and the engine runs again"
+    if f"{ROLLBACK}failed" in stdout:
+        return message + "; restored the previous daemon.json but the engine is STILL STOPPED"
+    return message + "; the engine is STOPPED"
+
+
+DOCKER_CE_STEPS: tuple[Step, ...] = (
+    Preflight(),
+    Prerequisites(),
+    Repository(),
+    SystemUpdate(),
+    EnginePackages(),
+    DaemonJson(),
+    DropinDirectory(),
+    Service(),
+)

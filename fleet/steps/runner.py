@@ -1,0 +1,219 @@
+"""Run the steps on one host and turn every outcome into a :class:`HostResult`.
+
+:func:`run_host` never raises.  It opens the host's one connection, gathers
+facts in one command, lets each step check and (in a rollout) act, and then
+verifies the running engine with ``docker info``.  The scheduler calls it once
+per host; it knows nothing about batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from fleet.dockerinfo import DOCKER_INFO_COMMAND, DockerInfo, check_docker_info, parse_docker_info
+from fleet.facts import HostFacts, facts_script, parse_facts
+from fleet.inventory import Host
+from fleet.results import DockerSummary, HostResult, Status, StepResult
+from fleet.settings import Settings
+from fleet.steps.base import Check, Step, StepContext, Verdict
+from fleet.transport import CommandLogger, Connector, HostConnection, TransportError
+
+
+class Mode(str, Enum):
+    ROLLOUT = "rollout"  # change what needs changing, then verify
+    PLAN = "plan"  # say what would change; touch nothing
+    VERIFY = "verify"  # read-only compliance audit
+
+
+@dataclass(frozen=True)
+class HostJob:
+    host: Host
+    batch: int
+    settings: Settings
+    mode: Mode = Mode.ROLLOUT
+    force: bool = False
+
+
+StepCallback = Callable[[str, StepResult], None]
+
+
+def run_host(
+    job: HostJob,
+    connector: Connector,
+    steps: Sequence[Step],
+    *,
+    log: CommandLogger | None = None,
+    on_step: StepCallback | None = None,
+) -> HostResult:
+    """Take one host through the steps.  Every failure becomes a status and a one-line error."""
+    started = time.monotonic()
+    recorder = _Recorder(job, on_step)
+    connection: HostConnection | None = None
+    try:
+        connection = connector.connect(job.host, log)
+        facts = _gather(connection, job.settings)
+        _run_steps(connection, job, facts, steps, recorder)
+    except TransportError as exc:
+        recorder.fail(exc.message, Status(exc.status))
+    except Exception as exc:  # a bug must fail one host, not the whole rollout
+        recorder.fail(f"internal error: {type(exc).__name__}: {exc}", Status.FAILED)
+    finally:
+        if connection is not None:
+            connection.close()
+    return recorder.result(time.monotonic() - started)
+
+
+def _gather(connection: HostConnection, settings: Settings) -> HostFacts:
+    result = connection.run(facts_script(), sudo=True, timeout=settings.command_timeout)
+    if "@@fleet:end" not in result.stdout:
+        raise TransportError(f"gathering facts failed: {result.error_line()}")
+    return parse_facts(result.stdout)
+
+
+def _run_steps(
+    connection: HostConnection,
+    job: HostJob,
+    facts: HostFacts,
+    steps: Sequence[Step],
+    recorder: _Recorder,
+) -> None:
+    ctx = StepContext(facts, job.settings, job.force)
+    for step in steps:
+        step_started = time.monotonic()
+        check = step.check(ctx)
+        status = _apply(connection, job, check, recorder, step.name, step_started)
+        if status is None:
+            return
+        if status is Status.CHANGED:
+            ctx = replace(ctx, changed=ctx.changed | {step.name})
+    if job.mode is Mode.PLAN:
+        return
+    info = facts.docker_info if not ctx.changed else _docker_info(connection, job.settings)
+    recorder.verify(info, job.settings, time.monotonic())
+
+
+def _apply(
+    connection: HostConnection,
+    job: HostJob,
+    check: Check,
+    recorder: _Recorder,
+    name: str,
+    started: float,
+) -> Status | None:
+    """Act on one check; return the step's status, or None when the host must stop here."""
+    if check.verdict is Verdict.FAIL:
+        recorder.step(name, Status.FAILED, started, check.message)
+        recorder.fail(f"{name}: {check.message}", Status.FAILED)
+        return None
+    if check.verdict is Verdict.REFUSE:
+        recorder.step(name, Status.SKIPPED, started, check.message)
+        recorder.refuse(check.message)
+        return None
+    if check.verdict in (Verdict.OK, Verdict.SKIP):
+        status = Status.OK if check.verdict is Verdict.OK else Status.SKIPPED
+        recorder.step(name, status, started, check.message)
+        return status
+    if job.mode is Mode.VERIFY:
+        recorder.step(name, Status.FAILED, started, f"not compliant: would {check.message}")
+        recorder.noncompliant(f"{name}: would {check.message}")
+        return Status.OK
+    if job.mode is Mode.PLAN:
+        recorder.step(name, Status.CHANGED, started, f"would {check.message}", check.diff)
+        return Status.CHANGED
+    changed = False
+    for action in check.actions:
+        result = connection.run(
+            action.command, sudo=action.sudo, timeout=action.timeout, stdin=action.stdin
+        )
+        if not result.ok:
+            reason = (
+                action.explain(result.stdout, result.stderr)
+                if action.explain
+                else result.error_line()
+            )
+            recorder.step(name, Status.FAILED, started, f"{action.description}: {reason}")
+            recorder.fail(reason, Status.FAILED)
+            return None
+        changed = changed or not (
+            action.unchanged_marker and action.unchanged_marker in result.stdout
+        )
+    status = Status.CHANGED if changed else Status.OK
+    recorder.step(name, status, started, check.message, check.diff)
+    return status
+
+
+def _docker_info(connection: HostConnection, settings: Settings) -> DockerInfo:
+    result = connection.run(DOCKER_INFO_COMMAND, sudo=True, timeout=settings.command_timeout)
+    return parse_docker_info(result.stdout, result.stderr)
+
+
+class _Recorder:
+    """Collects step results for one host and decides the host's final status."""
+
+    def __init__(self, job: HostJob, on_step: StepCallback | None) -> None:
+        self._job = job
+        self._on_step = on_step
+        self._steps: list[StepResult] = []
+        self._status: Status | None = None
+        self._error: str | None = None
+        self._docker: DockerSummary | None = None
+        self._noncompliant: list[str] = []
+
+    def step(
+        self, name: str, status: Status, started: float, message: str = "", diff: str = ""
+    ) -> None:
+        result = StepResult(name, status, time.monotonic() - started, message, diff)
+        self._steps.append(result)
+        if self._on_step is not None:
+            self._on_step(self._job.host.name, result)
+
+    def fail(self, error: str, status: Status) -> None:
+        if self._status is None:
+            self._status, self._error = status, error
+
+    def refuse(self, message: str) -> None:
+        self.fail(message, Status.SKIPPED)
+
+    def noncompliant(self, reason: str) -> None:
+        self._noncompliant.append(reason)
+
+    def verify(self, info: DockerInfo | None, settings: Settings, started: float) -> None:
+        if info is None:
+            self.step("verify", Status.FAILED, started, "docker is not installed")
+            self.fail("docker is not installed", Status.FAILED)
+            return
+        self._docker = DockerSummary(
+            server_version=info.server_version,
+            cgroup_driver=info.cgroup_driver,
+            storage_driver=info.storage_driver,
+            cgroup_version=info.cgroup_version,
+            backing_filesystem=info.backing_filesystem,
+            warnings=tuple(info.warnings),
+        )
+        mismatches = check_docker_info(info, settings.cgroup_driver, settings.storage_driver)
+        if mismatches:
+            self.step("verify", Status.FAILED, started, "; ".join(mismatches))
+            self.fail("; ".join(mismatches), Status.FAILED)
+        else:
+            self.step("verify", Status.OK, started, f"{info.cgroup_driver} / {info.storage_driver}")
+
+    def result(self, duration: float) -> HostResult:
+        status, error = self._status, self._error
+        if status is None and self._noncompliant:
+            status, error = Status.FAILED, "; ".join(self._noncompliant)
+        if status is None:
+            changed = any(s.status is Status.CHANGED for s in self._steps)
+            status = Status.CHANGED if changed else Status.OK
+        return HostResult(
+            name=self._job.host.name,
+            address=self._job.host.address,
+            batch=self._job.batch,
+            status=status,
+            steps=tuple(self._steps),
+            docker=self._docker,
+            error=error,
+            duration_s=duration,
+        )

@@ -1,0 +1,438 @@
+"""SSH transport: the only module that imports Fabric and paramiko.
+
+Fabric opens connections, because it already knows ``~/.ssh/config``, jump
+hosts (``gateway``) and key handling.  Commands do not go through Fabric's
+``Connection.run``: its runner polls its streams in sleep loops and costs about
+ten times the client CPU of a plain paramiko channel, which on a 2-core
+controller driving hundreds of hosts is the difference between keeping up with
+the servers and not.  :meth:`HostConnection.run` opens one channel per command
+on the host's single transport and waits on the channel's file descriptor, so
+an idle channel costs nothing.
+
+Every problem becomes a :class:`TransportError` with a one-line message; a
+non-zero exit status is data, not an exception.  Passwords travel only on a
+channel's stdin and are never logged or included in messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+
+from fleet.inventory import Host
+
+SUDO_NEEDS_PASSWORD = "a password is required"
+SUDO_BAD_PASSWORD = "incorrect password attempt"
+_READ_SIZE = 65536
+
+
+class TransportError(Exception):
+    """A host could not be reached, or a command could not be run to its end."""
+
+    status = "failed"  # the host status this error leads to
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unreachable(TransportError):
+    status = "unreachable"
+
+
+class AuthenticationFailed(TransportError):
+    status = "unreachable"
+
+
+class HostKeyRejected(TransportError):
+    status = "unreachable"
+
+
+class CommandTimeout(TransportError):
+    pass
+
+
+class ConnectionLost(TransportError):
+    pass
+
+
+class SudoFailed(TransportError):
+    pass
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one remote command did.  ``stdout``/``stderr`` are decoded as UTF-8 with replacement."""
+
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def error_line(self) -> str:
+        """The most telling line of the output, for a one-line failure reason."""
+        for text in (self.stderr, self.stdout):
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "error" in ln.lower() or "fail" in ln.lower()]
+            if errors:
+                return errors[-1]
+            if lines:
+                return lines[-1]
+        return f"exit status {self.exit_code}"
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How every host of a run is reached."""
+
+    connect_timeout: float = 10.0
+    command_timeout: float = 600.0
+    accept_new_host_keys: bool = False
+    ssh_config: str | None = None  # an ssh_config file instead of ~/.ssh/config
+    become_password: str | None = None  # from --ask-become-pass; per-host settings win
+
+
+CommandLogger = Callable[[CommandResult, bool], None]  # (result, stdin_was_sent)
+
+
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Refuse unknown host keys unless the user accepted new ones; then record them."""
+
+    def __init__(self, store: _KnownHosts, accept_new: bool) -> None:
+        self._store = store
+        self._accept_new = accept_new
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        fingerprint = f"{key.get_name()} {key.fingerprint}"
+        if not self._accept_new:
+            raise HostKeyRejected(
+                f"unknown host key for {hostname} ({fingerprint}); verify it and add it to "
+                f"{self._store.path}, or re-run with --accept-new-host-keys"
+            )
+        self._store.add(hostname, key)
+
+
+class _KnownHosts:
+    """One known_hosts file, parsed once and shared by every connection that uses it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.keys = paramiko.HostKeys()
+        self._lock = threading.Lock()
+        if path.exists():
+            self.keys.load(str(path))
+
+    def add(self, hostname: str, key: paramiko.PKey) -> None:
+        with self._lock:
+            self.keys.add(hostname, key.get_name(), key)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class Connector:
+    """Opens connections for one run, sharing parsed keys, known_hosts and jump-host sessions."""
+
+    def __init__(self, options: ConnectOptions) -> None:
+        self.options = options
+        self._lock = threading.Lock()
+        self._known: dict[Path, _KnownHosts] = {}
+        self._pkeys: dict[str, paramiko.PKey | None] = {}
+        self._gateways: dict[tuple[str, str | None, str | None], Connection] = {}
+        self._config = self._fabric_config()
+
+    def _fabric_config(self) -> Config:
+        overrides = {
+            "load_ssh_configs": True,
+            "timeouts": {"connect": self.options.connect_timeout},
+        }
+        if self.options.ssh_config:
+            overrides["ssh_config_path"] = self.options.ssh_config
+        config = Config(overrides=overrides)
+        config.load_ssh_config()
+        return config
+
+    def connect(self, host: Host, log: CommandLogger | None = None) -> HostConnection:
+        """Open the host's one connection; raise a :class:`TransportError` if that fails."""
+        connection = self._fabric_connection(host, host.address, host.port, host.user)
+        connection = HostConnection(host, connection, self.options, log)
+        connection.open(self._known_hosts(host), self._gateway(host))
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            gateways, self._gateways = list(self._gateways.values()), {}
+        for gateway in gateways:
+            with contextlib.suppress(Exception):
+                gateway.close()
+
+    def _known_hosts(self, host: Host) -> _KnownHosts:
+        path = Path(host.known_hosts or "~/.ssh/known_hosts").expanduser()
+        with self._lock:
+            if path not in self._known:
+                self._known[path] = _KnownHosts(path)
+            return self._known[path]
+
+    def _pkey(self, path: str | None) -> paramiko.PKey | None:
+        """Parse a private key once per run; encrypted keys are left to ssh-agent."""
+        if not path:
+            return None
+        with self._lock:
+            if path not in self._pkeys:
+                try:
+                    self._pkeys[path] = paramiko.PKey.from_path(os.path.expanduser(path))
+                except paramiko.PasswordRequiredException:
+                    self._pkeys[path] = None
+                except (OSError, paramiko.SSHException, ValueError) as exc:
+                    raise AuthenticationFailed(f"cannot read identity file {path}: {exc}") from None
+            return self._pkeys[path]
+
+    def _fabric_connection(
+        self, host: Host, address: str, port: int | None, user: str | None
+    ) -> Connection:
+        connect_kwargs: dict[str, object] = {
+            "banner_timeout": self.options.connect_timeout,
+            "auth_timeout": self.options.connect_timeout,
+        }
+        pkey = self._pkey(host.identity_file)
+        if pkey is not None:
+            connect_kwargs["pkey"] = pkey
+        elif host.identity_file:
+            connect_kwargs["key_filename"] = os.path.expanduser(host.identity_file)
+        return Connection(
+            host=address,
+            user=user,
+            port=port,
+            config=self._config,
+            connect_timeout=self.options.connect_timeout,
+            connect_kwargs=connect_kwargs,
+        )
+
+    def _gateway(self, host: Host) -> Connection | None:
+        """One open session per jump host, shared by every host behind it."""
+        if not host.jump:
+            return None
+        user, address, port = _split_jump(host.jump)
+        key = (host.jump, host.identity_file, host.known_hosts)
+        with self._lock:
+            gateway = self._gateways.get(key)
+        if gateway is not None and gateway.is_connected:
+            return gateway
+        gateway = self._fabric_connection(host, address, port, user or host.user)
+        _secure(gateway.client, self._known_hosts(host), self.options.accept_new_host_keys)
+        _open(gateway, f"jump host {host.jump}", self.options.connect_timeout)
+        with self._lock:
+            self._gateways[key] = gateway
+        return gateway
+
+
+def _split_jump(spec: str) -> tuple[str | None, str, int | None]:
+    user, _, rest = spec.rpartition("@")
+    address, _, port = rest.partition(":")
+    return (user or None), address, (int(port) if port else None)
+
+
+def _secure(client: paramiko.SSHClient, known: _KnownHosts, accept_new: bool) -> None:
+    """Check host keys against one shared, pre-parsed known_hosts instead of Fabric's auto-add."""
+    # SSHClient looks keys up in these two attributes; sharing one parsed HostKeys
+    # object avoids re-reading a large known_hosts file for every host.
+    client._system_host_keys = paramiko.HostKeys()
+    client._host_keys = known.keys
+    client.set_missing_host_key_policy(_HostKeyPolicy(known, accept_new))
+
+
+def _open(connection: Connection, label: str, timeout: float) -> None:
+    """Open a Fabric connection, turning every failure into a one-line TransportError."""
+    try:
+        connection.open()
+    except TransportError:
+        raise
+    except paramiko.BadHostKeyException as exc:
+        raise HostKeyRejected(
+            f"host key for {label} has CHANGED (now {exc.key.get_name()} {exc.key.fingerprint}, "
+            f"known {exc.expected_key.get_name()} {exc.expected_key.fingerprint}); if the host was "
+            f"rebuilt, remove the old line with: ssh-keygen -R {shlex.quote(exc.hostname)}"
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        raise AuthenticationFailed(f"authentication refused for {label}: {exc}") from None
+    except paramiko.ssh_exception.NoValidConnectionsError as exc:
+        reasons = {str(e.strerror or e).lower() for e in exc.errors.values()}
+        raise Unreachable(f"cannot connect to {label}: {', '.join(sorted(reasons))}") from None
+    except TimeoutError:
+        raise Unreachable(f"cannot connect to {label}: timed out after {timeout:g}s") from None
+    except socket.gaierror as exc:
+        raise Unreachable(f"cannot resolve {label}: {exc.strerror}") from None
+    except paramiko.SSHException as exc:
+        raise Unreachable(f"SSH handshake with {label} failed: {exc}") from None
+    except OSError as exc:
+        raise Unreachable(f"cannot connect to {label}: {exc.strerror or exc}") from None
+    except EOFError:
+        raise Unreachable(f"{label} closed the connection during the handshake") from None
+
+
+class HostConnection:
+    """One host's single SSH connection, reused by every command of the run."""
+
+    def __init__(
+        self, host: Host, connection: Connection, options: ConnectOptions, log: CommandLogger | None
+    ) -> None:
+        self.host = host
+        self._connection = connection
+        self._options = options
+        self._log = log
+        self._password = _become_password(host, options)
+        self._sudo_needs_password: bool | None = None
+
+    @property
+    def user(self) -> str:
+        return self._connection.user
+
+    @property
+    def needs_sudo(self) -> bool:
+        return self._connection.user != "root"
+
+    def open(self, known: _KnownHosts, gateway: Connection | None) -> None:
+        label = f"{self.host.name} ({self.host.address}:{self._connection.port})"
+        if gateway is not None:
+            self._connection.gateway = gateway
+        _secure(self._connection.client, known, self._options.accept_new_host_keys)
+        _open(self._connection, label, self._options.connect_timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._connection.close()
+
+    def run(
+        self,
+        command: str,
+        *,
+        sudo: bool = False,
+        timeout: float | None = None,
+        stdin: bytes = b"",
+    ) -> CommandResult:
+        """Run ``command`` under ``sh -c``; through sudo when ``sudo`` and not root already."""
+        if not (sudo and self.needs_sudo):
+            return self._exec(command, _wrap(command), stdin, timeout)
+        if self._sudo_needs_password is None or not self._sudo_needs_password:
+            result = self._exec(command, "sudo -n -- " + _wrap(command), stdin, timeout)
+            if self._sudo_needs_password is None and _sudo_wants_password(result):
+                self._sudo_needs_password = True
+                return self.run(command, sudo=True, timeout=timeout, stdin=stdin)
+            if self._sudo_needs_password is None and not _sudo_wants_password(result):
+                self._sudo_needs_password = False
+            return result
+        if self._password is None:
+            raise SudoFailed(
+                f"sudo on {self.host.name} needs a password: set become_password_env in the "
+                "inventory or use --ask-become-pass"
+            )
+        secret = self._password.encode() + b"\n"
+        result = self._exec(command, "sudo -S -p '' -- " + _wrap(command), secret + stdin, timeout)
+        if SUDO_BAD_PASSWORD in result.stderr or "Sorry, try again" in result.stderr:
+            raise SudoFailed(f"sudo on {self.host.name} refused the password (incorrect password)")
+        return result
+
+    def _exec(self, label: str, wire: str, stdin: bytes, timeout: float | None) -> CommandResult:
+        limit = timeout if timeout is not None else self._options.command_timeout
+        started = time.monotonic()
+        transport = self._connection.transport
+        if transport is None or not transport.is_active():
+            raise ConnectionLost(f"connection to {self.host.name} was lost")
+        try:
+            channel = transport.open_session(timeout=self._options.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionLost(f"connection to {self.host.name} was lost: {exc}") from None
+        try:
+            exit_code, out, err = _drive(channel, wire, stdin, started + limit)
+        except TimeoutError:
+            raise CommandTimeout(
+                f"command timed out after {limit:g}s on {self.host.name}: {_short(label)}"
+            ) from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionLost(
+                f"connection to {self.host.name} dropped during: {_short(label)} ({exc})"
+            ) from None
+        finally:
+            channel.close()
+        if exit_code < 0:
+            raise ConnectionLost(f"connection to {self.host.name} dropped during: {_short(label)}")
+        result = CommandResult(label, exit_code, out, err, time.monotonic() - started)
+        if self._log is not None:
+            self._log(result, bool(stdin))
+        return result
+
+
+def _drive(
+    channel: paramiko.Channel, wire: str, stdin: bytes, deadline: float
+) -> tuple[int, str, str]:
+    """Run one exec request to completion, waiting on the channel's fd rather than polling."""
+    channel.exec_command(wire)
+    if stdin:
+        channel.sendall(stdin)
+    channel.shutdown_write()
+    out, err = bytearray(), bytearray()
+    fd = channel.fileno()
+    while True:
+        _drain(channel, out, err)
+        if channel.closed or (channel.eof_received and channel.exit_status_ready()):
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        if channel.eof_received:
+            # No more output can come; the fd stays readable from here on, so wait
+            # for the exit status on its event instead of spinning on select().
+            channel.status_event.wait(min(remaining, 30.0))
+        else:
+            select.select([fd], [], [], min(remaining, 30.0))
+    _drain(channel, out, err)
+    status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+    return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> None:
+    while channel.recv_ready():
+        out += channel.recv(_READ_SIZE)
+    while channel.recv_stderr_ready():
+        err += channel.recv_stderr(_READ_SIZE)
+
+
+def _wrap(command: str) -> str:
+    return "LC_ALL=C sh -c " + shlex.quote(command)
+
+
+def _sudo_wants_password(result: CommandResult) -> bool:
+    return result.exit_code == 1 and SUDO_NEEDS_PASSWORD in result.stderr
+
+
+def _become_password(host: Host, options: ConnectOptions) -> str | None:
+    if host.become_password is not None:
+        return host.become_password
+    if host.become_password_env:
+        value = os.environ.get(host.become_password_env)
+        if value is not None:
+            return value
+    return options.become_password
+
+
+def _short(command: str, limit: int = 80) -> str:
+    first = command.strip().splitlines()[0] if command.strip() else command
+    return first if len(first) <= limit else first[: limit - 3] + "..."

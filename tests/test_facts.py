@@ -1,0 +1,112 @@
+"""Facts: the gathering script runs in a real shell, and its output parses."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+from fleet.facts import facts_script, parse_facts, parse_os_release, parse_rpm_q, split_sections
+
+CENTOS7_OS_RELEASE = """NAME="CentOS Linux"
+VERSION="7 (Core)"
+ID="centos"
+ID_LIKE="rhel fedora"
+VERSION_ID="7"
+PRETTY_NAME="CentOS Linux 7 (Core)"
+"""
+
+
+def test_os_release_values_are_unquoted():
+    values = parse_os_release(CENTOS7_OS_RELEASE)
+    assert values["ID"] == "centos"
+    assert values["VERSION_ID"] == "7"
+    assert values["PRETTY_NAME"] == "CentOS Linux 7 (Core)"
+
+
+def test_rpm_q_reads_nevra_and_missing_packages():
+    text = (
+        "yum-utils-1.1.31-54.el7_8.noarch\n"
+        "package lvm2 is not installed\n"
+        "docker-ce-19.03.11-3.el7.x86_64\n"
+        "containerd.io-1.2.13-3.2.el7.x86_64\n"
+        "device-mapper-persistent-data-0.8.5-3.el7_9.2.x86_64\n"
+    )
+    assert parse_rpm_q(text) == {
+        "yum-utils": "1.1.31-54.el7_8",
+        "lvm2": None,
+        "docker-ce": "19.03.11-3.el7",
+        "containerd.io": "1.2.13-3.2.el7",
+        "device-mapper-persistent-data": "0.8.5-3.el7_9.2",
+    }
+
+
+def test_sections_keep_inner_lines():
+    text = "noise\n@@fleet:a\none\n\ntwo\n@@fleet:b\n@@fleet:end\n"
+    assert split_sections(text) == {"a": "one\n\ntwo", "b": "", "end": ""}
+
+
+def test_parse_facts_from_recorded_centos_output():
+    daemon = '{"exec-opts": ["native.cgroupdriver=systemd"]}\n'
+    dropin = "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd://\n"
+    text = "\n".join(
+        [
+            "@@fleet:os_release",
+            CENTOS7_OS_RELEASE,
+            "@@fleet:kernel",
+            "3.10.0-1160.el7.x86_64",
+            "@@fleet:uid",
+            "0",
+            "@@fleet:pm",
+            "yum",
+            "@@fleet:rpm",
+            "package docker-ce is not installed",
+            "@@fleet:repo",
+            "/etc/yum.repos.d/docker-ce.repo",
+            "@@fleet:daemon_json",
+            base64.b64encode(daemon.encode()).decode(),
+            "@@fleet:dropin_dir",
+            "yes",
+            "@@fleet:dropins",
+            "override.conf " + base64.b64encode(dropin.encode()).decode(),
+            "@@fleet:docker_active",
+            "inactive",
+            "@@fleet:docker_enabled",
+            "disabled",
+            "@@fleet:docker_started",
+            "ActiveEnterTimestamp=",
+            "@@fleet:kubelet_active",
+            "unknown",
+            "@@fleet:docker_info",
+            "@@fleet:docker_info_err",
+            "@@fleet:fs",
+            "xfs    /",
+            "@@fleet:xfs",
+            "ftype=0",
+            "@@fleet:df",
+            "/dev/sda1 41922560 1638400 40284160 4% /",
+            "@@fleet:end",
+        ]
+    )
+    facts = parse_facts(text)
+    assert facts.os_id == "centos" and facts.os_major == 7 and facts.is_el
+    assert facts.kernel == "3.10.0-1160.el7.x86_64"
+    assert facts.uid == 0 and facts.package_manager == "yum"
+    assert facts.packages == {"docker-ce": None}
+    assert facts.docker_repo
+    assert facts.daemon_json == daemon
+    assert facts.dropins == {"override.conf": dropin}
+    assert facts.docker_active == "inactive" and facts.docker_enabled == "disabled"
+    assert facts.docker_info is None
+    assert facts.var_lib_docker_fs == "xfs" and facts.xfs_ftype == 0
+    assert facts.free_mb == 40284160 // 1024
+
+
+def test_script_runs_in_a_real_shell_on_this_machine():
+    # This machine is Debian, not CentOS: the script must still finish and parse.
+    out = subprocess.run(["sh", "-c", facts_script()], capture_output=True, text=True, timeout=60)
+    assert "@@fleet:end" in out.stdout
+    facts = parse_facts(out.stdout)
+    assert facts.os_id  # whatever this machine is, os-release was read
+    assert facts.kernel and facts.kernel[0].isdigit()
+    assert facts.uid is not None
+    assert not facts.is_el or facts.os_id in {"centos", "rhel", "rocky", "almalinux"}

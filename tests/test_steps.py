@@ -1,0 +1,188 @@
+"""Each step's check, table-driven from facts: what a host is decides what runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from fleet.dockerinfo import DockerInfo
+from fleet.facts import HostFacts
+from fleet.settings import Settings
+from fleet.steps.base import StepContext, Verdict
+from fleet.steps.docker_ce import (
+    DaemonJson,
+    DropinDirectory,
+    EnginePackages,
+    Preflight,
+    Prerequisites,
+    Repository,
+    Service,
+    SystemUpdate,
+)
+
+REFERENCE = json.loads(
+    '{"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file",'
+    ' "log-opts": {"max-size": "100m"}, "storage-driver": "overlay2",'
+    ' "storage-opts": ["overlay2.override_kernel_check=true"]}'
+)
+
+FRESH = HostFacts(
+    os_id="centos",
+    os_version="7",
+    os_name="CentOS Linux 7 (Core)",
+    kernel="3.10.0-1160.el7.x86_64",
+    package_manager="yum",
+    uid=0,
+    packages={
+        "yum-utils": None,
+        "device-mapper-persistent-data": None,
+        "lvm2": "2.02.187-6.el7",
+        "containerd.io": None,
+        "docker-ce": None,
+        "docker-ce-cli": None,
+    },
+    var_lib_docker_fs="xfs",
+    xfs_ftype=1,
+    free_mb=40000,
+    docker_active="inactive",
+    docker_enabled="disabled",
+)
+
+CONVERGED = replace(
+    FRESH,
+    packages={
+        "yum-utils": "1.1.31-54.el7_8",
+        "device-mapper-persistent-data": "0.8.5-3.el7",
+        "lvm2": "2.02.187-6.el7",
+        "containerd.io": "1.2.13-3.2.el7",
+        "docker-ce": "19.03.11-3.el7",
+        "docker-ce-cli": "19.03.11-3.el7",
+    },
+    docker_repo=True,
+    daemon_json=json.dumps(REFERENCE, indent=2) + "\n",
+    dropin_dir=True,
+    docker_active="active",
+    docker_enabled="enabled",
+    docker_info=DockerInfo(server_version="19.03.11", cgroup_driver="systemd", storage_driver="overlay2"),
+)
+
+
+def ctx(facts: HostFacts, **kw) -> StepContext:
+    return StepContext(facts, kw.pop("settings", Settings()), **kw)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [Preflight(), Prerequisites(), Repository(), EnginePackages(), DaemonJson(), DropinDirectory(), Service()],
+)
+def test_a_converged_host_needs_nothing(step):
+    check = step.check(ctx(CONVERGED))
+    assert check.verdict is Verdict.OK, check.message
+    assert check.actions == ()
+
+
+def test_fresh_host_installs_only_the_missing_prerequisites():
+    check = Prerequisites().check(ctx(FRESH))
+    assert check.verdict is Verdict.CHANGE
+    assert check.actions[0].command == "yum install -y yum-utils device-mapper-persistent-data"
+
+
+def test_engine_versions_are_pinned_from_settings():
+    settings = Settings(docker_version="20.10.24", containerd_version="1.6.33")
+    check = EnginePackages().check(ctx(FRESH, settings=settings))
+    assert check.actions[0].command == (
+        "yum install -y containerd.io-1.6.33 docker-ce-20.10.24 docker-ce-cli-20.10.24"
+    )
+
+
+def test_dnf_hosts_use_dnf():
+    facts = replace(FRESH, os_id="rocky", os_version="9.3", package_manager="dnf")
+    assert EnginePackages().check(ctx(facts)).actions[0].command.startswith("dnf install -y ")
+    assert Repository().check(ctx(facts)).actions[0].command.startswith("dnf config-manager ")
+
+
+def test_newer_engine_is_never_downgraded():
+    facts = replace(CONVERGED, packages={**CONVERGED.packages, "docker-ce": "20.10.7-3.el7"})
+    check = EnginePackages().check(ctx(facts))
+    assert check.verdict is Verdict.FAIL
+    assert "does not downgrade" in check.message
+
+
+def test_system_update_only_when_asked():
+    assert SystemUpdate().check(ctx(FRESH)).verdict is Verdict.SKIP
+    check = SystemUpdate().check(ctx(FRESH, settings=Settings(system_update=True)))
+    assert check.actions[0].command == "yum update -y"
+
+
+def test_repository_url_is_a_setting():
+    check = Repository().check(ctx(FRESH, settings=Settings(repo_url="https://mirror.internal/d.repo")))
+    assert check.actions[0].command == "yum-config-manager --add-repo https://mirror.internal/d.repo"
+
+
+def test_daemon_json_keeps_the_owner_settings_and_shows_a_diff():
+    facts = replace(CONVERGED, daemon_json='{"log-level": "warn", "exec-opts": ["native.cgroupdriver=cgroupfs"]}')
+    check = DaemonJson().check(ctx(facts))
+    assert check.verdict is Verdict.CHANGE
+    written = json.loads(check.actions[0].stdin)
+    assert written["log-level"] == "warn"
+    assert written["exec-opts"] == ["native.cgroupdriver=systemd"]
+    assert "-    \"native.cgroupdriver=cgroupfs\"" in check.diff or "cgroupfs" in check.diff
+
+
+def test_daemon_json_broken_file_is_not_overwritten():
+    facts = replace(CONVERGED, daemon_json='{"log-level": "warn",}')
+    check = DaemonJson().check(ctx(facts))
+    assert check.verdict is Verdict.FAIL
+    assert "does not overwrite" in check.message
+
+
+def test_daemon_json_for_engine_24_drops_override_kernel_check_and_validates():
+    check = DaemonJson().check(ctx(FRESH, settings=Settings(docker_version="24.0.9")))
+    written = json.loads(check.actions[0].stdin)
+    assert "storage-opts" not in written
+    assert "dockerd --validate" in check.actions[0].command
+
+
+def test_daemon_json_refuses_a_conflict_with_a_dropin_flag():
+    dropin = "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// --exec-opt native.cgroupdriver=cgroupfs\n"
+    facts = replace(FRESH, dropins={"override.conf": dropin})
+    check = DaemonJson().check(ctx(facts))
+    assert check.verdict is Verdict.FAIL
+    assert "exec-opts" in check.message
+
+
+def test_restart_only_after_a_change_or_when_down():
+    assert Service().check(ctx(CONVERGED)).verdict is Verdict.OK
+    check = Service().check(ctx(CONVERGED, changed=frozenset({"daemon_json"})))
+    assert [a.description for a in check.actions] == ["restart docker"]
+    assert "fleet-backup" in check.actions[0].command  # rollback wired in
+    check = Service().check(ctx(replace(CONVERGED, docker_enabled="disabled")))
+    assert [a.description for a in check.actions] == ["enable docker"]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"os_id": "ubuntu", "os_version": "22.04", "os_name": "Ubuntu 22.04"}, "unsupported OS"),
+        ({"uid": 1000}, "sudo"),
+        ({"kernel": "3.10.0-327.el7.x86_64"}, "too old for overlay2"),
+        ({"xfs_ftype": 0}, "ftype=0"),
+        ({"free_mb": 100}, "MiB free"),
+    ],
+)
+def test_preflight_fails_unfit_hosts(change, fragment):
+    check = Preflight().check(ctx(replace(FRESH, **change)))
+    assert check.verdict is Verdict.FAIL
+    assert fragment in check.message
+
+
+def test_preflight_refuses_a_live_node_unless_forced():
+    live = replace(
+        CONVERGED,
+        kubelet_active="active",
+        docker_info=DockerInfo(server_version="19.03.11", cgroup_driver="cgroupfs", storage_driver="overlay2"),
+    )
+    assert Preflight().check(ctx(live)).verdict is Verdict.REFUSE
+    assert Preflight().check(ctx(live, force=True)).verdict is Verdict.OK
