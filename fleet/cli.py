@@ -153,8 +153,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         become_password=_ask_password() if args.ask_become_pass else None,
     )
     plain = args.plain or not console.is_terminal
-    events = make_progress(console, plain=plain)
-    with _stop_on_signals() as stop:
+    with make_progress(console, plain=plain) as events, _stop_on_signals() as stop:
         report = run_rollout(hosts, settings, connect, options, events, stop)
     return finish(report, args, console, plain)
 
@@ -162,7 +161,7 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
 def finish(report: Report, args: argparse.Namespace, console: Console, plain: bool) -> int:
     """Render the report, write its files, and derive the exit code from it."""
     if plain:
-        render_plain(report, sys.stdout, full=args.verbose)
+        render_plain(report, sys.stdout)
     else:
         render_tables(report, console, full=args.verbose)
     run_dir = Path(report.run_dir) if report.run_dir else None

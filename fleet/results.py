@@ -124,6 +124,7 @@ class Report:
             "halted": self.halted,
             "interrupted": self.interrupted,
             "halt_reason": self.halt_reason,
+            "batches": self.batches,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "run_dir": self.run_dir,

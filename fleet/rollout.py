@@ -15,29 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
 
-from fleet.batches import BatchSpec, FailureLimit, plan_batches, should_halt
+from fleet.batches import BatchSpec, FailureLimit, halt_reason, plan_batches, should_halt
+from fleet.events import Events
 from fleet.inventory import Host
-from fleet.results import HostResult, Report, Status, StepResult
+from fleet.results import HostResult, Report, Status
 from fleet.runlog import RunLog
 from fleet.settings import Settings
 from fleet.steps.base import Step
 from fleet.steps.docker_ce import DOCKER_CE_STEPS
 from fleet.steps.runner import HostJob, Mode, run_host
 from fleet.transport import ConnectOptions, Connector
-
-
-class Events(Protocol):
-    """What the scheduler tells its audience; see :mod:`fleet.report` for implementations."""
-
-    def batch_started(self, batch_no: int, hosts: Sequence[str]) -> None: ...
-    def host_started(self, name: str) -> None: ...
-    def step_finished(self, name: str, step: StepResult) -> None: ...
-    def host_finished(self, result: HostResult) -> None: ...
-    def batch_finished(self, batch_no: int, counts: dict[str, int]) -> None: ...
-    def halted(self, reason: str) -> None: ...
-    def message(self, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -117,10 +105,7 @@ def _maybe_halt(state: _State, options: RolloutOptions, events: Events) -> None:
     attempted = state.attempted()
     if should_halt(failed, unreachable, attempted, options.max_failures):
         state.halted = True
-        state.reason = (
-            f"{failed} failed + {unreachable} unreachable of {attempted} hosts so far exceeds "
-            f"--max-failures {options.max_failures}; later batches not run"
-        )
+        state.reason = halt_reason(failed, unreachable, attempted, options.max_failures)
         events.halted(state.reason)
 
 
