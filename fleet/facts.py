@@ -84,7 +84,9 @@ m docker_enabled; systemctl is-enabled docker 2>/dev/null
 m docker_started; systemctl show -p ActiveEnterTimestamp docker 2>/dev/null
 m kubelet_active; systemctl is-active kubelet 2>/dev/null
 m docker_info; e=$(mktemp 2>/dev/null || echo /tmp/.fleet-err.$$)
-command -v docker >/dev/null 2>&1 && {{ docker info --format '{{{{json .}}}}' 2>"$e"; echo; }}
+if command -v docker >/dev/null 2>&1; then o=$(docker info --format '{{{{json .}}}}' 2>"$e")
+  if [ $? -ne 0 ] && grep -qE 'unknown flag|not defined' "$e"; then docker info 2>"$e"
+  else printf '%s\n' "$o"; fi; fi
 m docker_info_err; cat "$e" 2>/dev/null; rm -f "$e"
 m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib; findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null
 m xfs; set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null)

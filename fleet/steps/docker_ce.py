@@ -223,7 +223,12 @@ class DaemonJson:
             existing = daemonjson.parse(old_text) if old_text is not None else {}
         except daemonjson.DaemonJsonError as exc:
             return Check.fail(f"{exc}; fix or move the file: fleet does not overwrite it")
-        merged = daemonjson.merge(existing, required)
+        # Adapting the merged file, not just fleet's part, also removes an owner's
+        # option that the target engine refuses (dockerd >= 24 fails on it).
+        merged, owner_notes = daemonjson.adapt_for_engine(
+            daemonjson.merge(existing, required), ctx.settings.docker_version
+        )
+        notes = list(dict.fromkeys([*notes, *owner_notes]))
         if old_text is not None and merged == existing:
             return Check.ok("daemon.json has the required settings")
         conflicts = daemonjson.flag_conflicts(merged, _dropin_flags(ctx.facts))
