@@ -131,8 +131,6 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
     mode = _mode(args)
     inventory = load_inventory(args.inventory)
     hosts = select_hosts(inventory, args.limit)
-    if not hosts:
-        raise InputError(f"{args.inventory}: no hosts selected")
     if args.forks < 1:
         raise InputError(f"--forks {args.forks}: must be at least 1")
     settings = settings_from(args)

@@ -73,13 +73,20 @@ class SettingSpec:
             return self.parse(raw)
         except (TypeError, ValueError) as exc:
             where = f"{origin}: " if origin else ""
-            raise InputError(f"{where}setting {self.name}: {exc}") from None
+            raise InputError(f"{where}setting {self.name}: {exc}; fix the value") from None
 
 
 def _text(raw: Any) -> str:
     if isinstance(raw, (dict, list)) or raw is None:
         raise ValueError(f"expected text, got {type(raw).__name__}")
     return str(raw)
+
+
+def _version(raw: Any) -> str:
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        # YAML reads 20.10 as the number 20.1; a version must be quoted to survive.
+        raise ValueError(f'{raw!r} is a number; quote versions, e.g. "20.10.24"')
+    return _text(raw)
 
 
 def _boolean(raw: Any) -> bool:
@@ -94,7 +101,10 @@ def _boolean(raw: Any) -> bool:
 
 
 def _positive_number(raw: Any) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"must be greater than 0, got {raw!r}")
     return value
@@ -103,7 +113,10 @@ def _positive_number(raw: Any) -> float:
 def _positive_int(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ValueError(f"expected a whole number, got {raw!r}")
-    value = int(str(raw))
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
     if value < 0:
         raise ValueError(f"must not be negative, got {raw!r}")
     return value
@@ -120,8 +133,8 @@ def _json_object(raw: Any) -> Mapping[str, Any]:
 SETTING_SPECS: Mapping[str, SettingSpec] = {
     spec.name: spec
     for spec in (
-        SettingSpec("docker_version", "docker-ce and docker-ce-cli version to pin", _text),
-        SettingSpec("containerd_version", "containerd.io version to pin", _text),
+        SettingSpec("docker_version", "docker-ce and docker-ce-cli version to pin", _version),
+        SettingSpec("containerd_version", "containerd.io version to pin", _version),
         SettingSpec(
             "repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text
         ),
@@ -137,7 +150,7 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
             "settings required in /etc/docker/daemon.json (JSON object)",
             _json_object,
         ),
-        SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _text),
+        SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _version),
         SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),
         SettingSpec("connect_timeout", "seconds to wait for an SSH connection", _positive_number),
         SettingSpec("command_timeout", "seconds a single remote command may run", _positive_number),
