@@ -22,6 +22,9 @@ DOCKER_REPO_ID = "docker-ce-stable"
 DAEMON_JSON = "/etc/docker/daemon.json"
 DROPIN_DIR = "/etc/systemd/system/docker.service.d"
 _MARK = "@@fleet:"
+LOCK_FILE = "/run/lock/fleet.lock"
+LOCKED = _MARK + "locked"
+BUSY = _MARK + "busy"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,24 @@ m xfs; set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null)
 m df; df -Pk "$d" 2>/dev/null | tail -n 1
 m end
 """
+
+
+def locked_facts_command(wait_s: float, script: str | None = None) -> tuple[str, bytes]:
+    """A command and its stdin that take the host's fleet lock, then print the facts.
+
+    The lock (``flock`` on :data:`LOCK_FILE`) is held by the command itself, which
+    prints :data:`LOCKED` after the facts and then waits on its open stdin: the
+    lock lives exactly as long as the SSH connection, so a crashed controller
+    never leaves a stale lock.  Another run waits up to ``wait_s`` seconds, then
+    gets :data:`BUSY`.  The script is fed on stdin to avoid any quoting.
+    """
+    body = script if script is not None else facts_script()
+    stdin = f"{{\n{body}\n}} </dev/null\necho {LOCKED}\nexec cat >/dev/null\n"
+    command = (
+        f"if command -v flock >/dev/null 2>&1; then mkdir -p {LOCK_FILE.rsplit('/', 1)[0]}; "
+        f"flock -w {wait_s:g} {LOCK_FILE} sh -s || echo {BUSY}; else sh -s; fi"
+    )
+    return command, stdin.encode()
 
 
 def split_sections(text: str) -> dict[str, str]:

@@ -44,6 +44,7 @@ class Settings:
     connect_timeout: float = 10.0
     command_timeout: float = 600.0
     yum_lock_timeout: float = 300.0
+    lock_wait: float = 60.0
 
     def merged(self, overrides: Mapping[str, Any], origin: str = "") -> Settings:
         """Return a copy with ``overrides`` (already validated names) applied."""
@@ -154,6 +155,9 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
         SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),
         SettingSpec("connect_timeout", "seconds to wait for an SSH connection", _positive_number),
         SettingSpec("command_timeout", "seconds a single remote command may run", _positive_number),
+        SettingSpec(
+            "lock_wait", "seconds to wait while another fleet run holds a host", _positive_number
+        ),
         SettingSpec(
             "yum_lock_timeout", "seconds to wait for another process's yum lock", _positive_number
         ),

@@ -34,6 +34,7 @@ from fleet.inventory import Host
 
 SUDO_NEEDS_PASSWORD = "a password is required"
 SUDO_BAD_PASSWORD = "incorrect password attempt"
+SUDO_RETRY = "Sorry, try again"
 _READ_SIZE = 65536
 
 
@@ -52,11 +53,11 @@ class Unreachable(TransportError):
 
 
 class AuthenticationFailed(TransportError):
-    status = "unreachable"
+    """The host answered but refused us: a configuration problem, not a network one."""
 
 
 class HostKeyRejected(TransportError):
-    status = "unreachable"
+    """Unknown or changed host key: the user must look before fleet goes on."""
 
 
 class CommandTimeout(TransportError):
@@ -300,6 +301,7 @@ class HostConnection:
         self._log = log
         self._password = _become_password(host, options)
         self._sudo_needs_password: bool | None = None
+        self._held: list[paramiko.Channel] = []
 
     @property
     def user(self) -> str:
@@ -317,6 +319,9 @@ class HostConnection:
         _open(self._connection, label, self._options.connect_timeout)
 
     def close(self) -> None:
+        for channel in self._held:
+            with contextlib.suppress(Exception):
+                channel.close()
         with contextlib.suppress(Exception):
             self._connection.close()
 
@@ -327,31 +332,41 @@ class HostConnection:
         sudo: bool = False,
         timeout: float | None = None,
         stdin: bytes = b"",
+        hold_until: str | None = None,
     ) -> CommandResult:
-        """Run ``command`` under ``sh -c``; through sudo when ``sudo`` and not root already."""
+        """Run ``command`` under ``sh -c``, through sudo when ``sudo`` and not root already.
+
+        With ``hold_until``, return as soon as that text appears on stdout and keep
+        the command running, its stdin open, until :meth:`close`: a remote lock held
+        by such a command lives exactly as long as this connection.
+        """
+        run = _Run(command, stdin, timeout, hold_until)
         if not (sudo and self.needs_sudo):
-            return self._exec(command, _wrap(command), stdin, timeout)
-        if self._sudo_needs_password is None or not self._sudo_needs_password:
-            result = self._exec(command, "sudo -n -- " + _wrap(command), stdin, timeout)
-            if self._sudo_needs_password is None and _sudo_wants_password(result):
-                self._sudo_needs_password = True
-                return self.run(command, sudo=True, timeout=timeout, stdin=stdin)
-            if self._sudo_needs_password is None and not _sudo_wants_password(result):
-                self._sudo_needs_password = False
+            return self._exec(run, _wrap(command))
+        if not self._sudo_needs_password:
+            result = self._exec(run, "sudo -n -- " + _wrap(command))
+            if self._sudo_needs_password is None:
+                self._sudo_needs_password = _sudo_wants_password(result)
+                if self._sudo_needs_password:
+                    return self.run(
+                        command, sudo=True, timeout=timeout, stdin=stdin, hold_until=hold_until
+                    )
             return result
         if self._password is None:
             raise SudoFailed(
                 f"sudo on {self.host.name} needs a password: set become_password_env in the "
                 "inventory or use --ask-become-pass"
             )
-        secret = self._password.encode() + b"\n"
-        result = self._exec(command, "sudo -S -p '' -- " + _wrap(command), secret + stdin, timeout)
-        if SUDO_BAD_PASSWORD in result.stderr or "Sorry, try again" in result.stderr:
+        secret = _Run(
+            command, self._password.encode() + b"\n" + stdin, timeout, hold_until, not stdin
+        )
+        result = self._exec(secret, "sudo -S -p '' -- " + _wrap(command))
+        if SUDO_BAD_PASSWORD in result.stderr or SUDO_RETRY in result.stderr:
             raise SudoFailed(f"sudo on {self.host.name} refused the password (incorrect password)")
         return result
 
-    def _exec(self, label: str, wire: str, stdin: bytes, timeout: float | None) -> CommandResult:
-        limit = timeout if timeout is not None else self._options.command_timeout
+    def _exec(self, run: _Run, wire: str) -> CommandResult:
+        limit = run.timeout if run.timeout is not None else self._options.command_timeout
         started = time.monotonic()
         transport = self._connection.transport
         if transport is None or not transport.is_active():
@@ -360,38 +375,66 @@ class HostConnection:
             channel = transport.open_session(timeout=self._options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionLost(f"connection to {self.host.name} was lost: {exc}") from None
+        held = False
         try:
-            exit_code, out, err = _drive(channel, wire, stdin, started + limit)
+            exit_code, out, err = _drive(channel, wire, run, started + limit)
+            held = exit_code == HELD
         except TimeoutError:
             raise CommandTimeout(
-                f"command timed out after {limit:g}s on {self.host.name}: {_short(label)}"
+                f"command timed out after {limit:g}s on {self.host.name}: {_short(run.command)}"
             ) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionLost(
-                f"connection to {self.host.name} dropped during: {_short(label)} ({exc})"
+                f"connection to {self.host.name} dropped during: {_short(run.command)} ({exc})"
             ) from None
         finally:
-            channel.close()
-        if exit_code < 0:
-            raise ConnectionLost(f"connection to {self.host.name} dropped during: {_short(label)}")
-        result = CommandResult(label, exit_code, out, err, time.monotonic() - started)
+            if held:
+                self._held.append(channel)
+            else:
+                channel.close()
+        if exit_code < 0 and not held:
+            raise ConnectionLost(
+                f"connection to {self.host.name} dropped during: {_short(run.command)}"
+            )
+        result = CommandResult(run.command, max(exit_code, 0), out, err, time.monotonic() - started)
         if self._log is not None:
-            self._log(result, bool(stdin))
+            self._log(result, bool(run.stdin) and not run.secret_only)
         return result
 
 
+HELD = -2  # _drive's exit code for a command left running on purpose
+
+
+@dataclass(frozen=True)
+class _Run:
+    command: str
+    stdin: bytes
+    timeout: float | None
+    hold_until: str | None
+    secret_only: bool = False  # stdin holds a password: never say "input sent" for it
+
+
 def _drive(
-    channel: paramiko.Channel, wire: str, stdin: bytes, deadline: float
+    channel: paramiko.Channel, wire: str, run: _Run, deadline: float
 ) -> tuple[int, str, str]:
-    """Run one exec request to completion, waiting on the channel's fd rather than polling."""
+    """Run one exec request, waiting on the channel's fd rather than polling.
+
+    Returns ``HELD`` instead of an exit status when ``run.hold_until`` appeared.
+    """
     channel.exec_command(wire)
-    if stdin:
-        channel.sendall(stdin)
-    channel.shutdown_write()
+    if run.stdin:
+        channel.sendall(run.stdin)
+    if run.hold_until is None:
+        channel.shutdown_write()
+    marker = run.hold_until.encode() if run.hold_until else None
     out, err = bytearray(), bytearray()
     fd = channel.fileno()
     while True:
         _drain(channel, out, err)
+        if marker is not None and marker in out:
+            return HELD, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        if marker is not None and SUDO_RETRY.encode() in err:
+            break  # sudo asks again for a password on a stdin we keep open: it would wait forever
         if channel.closed or (channel.eof_received and channel.exit_status_ready()):
             break
         remaining = deadline - time.monotonic()

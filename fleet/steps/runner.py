@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from fleet.dockerinfo import DOCKER_INFO_COMMAND, DockerInfo, check_docker_info, parse_docker_info
-from fleet.facts import HostFacts, facts_script, parse_facts
+from fleet.facts import (
+    BUSY,
+    LOCK_FILE,
+    LOCKED,
+    HostFacts,
+    facts_script,
+    locked_facts_command,
+    parse_facts,
+)
 from fleet.inventory import Host
 from fleet.results import DockerSummary, HostResult, Status, StepResult
 from fleet.settings import Settings
@@ -54,7 +62,7 @@ def run_host(
     connection: HostConnection | None = None
     try:
         connection = connector.connect(job.host, log)
-        facts = _gather(connection, job.settings)
+        facts = _gather(connection, job.settings, lock=job.mode is Mode.ROLLOUT)
         _run_steps(connection, job, facts, steps, recorder)
     except TransportError as exc:
         recorder.fail(exc.message, Status(exc.status))
@@ -66,8 +74,24 @@ def run_host(
     return recorder.result(time.monotonic() - started)
 
 
-def _gather(connection: HostConnection, settings: Settings) -> HostFacts:
-    result = connection.run(facts_script(), sudo=True, timeout=settings.command_timeout)
+def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostFacts:
+    """Facts in one round trip; for a rollout also the host's fleet lock, held until the end."""
+    if lock:
+        command, stdin = locked_facts_command(settings.lock_wait)
+        result = connection.run(
+            command,
+            sudo=True,
+            timeout=settings.lock_wait + settings.command_timeout,
+            stdin=stdin,
+            hold_until=LOCKED,
+        )
+        if BUSY in result.stdout:
+            raise TransportError(
+                f"another fleet run is changing this host (lock {LOCK_FILE} held for more than "
+                f"{settings.lock_wait:g}s); try again when it has finished"
+            )
+    else:
+        result = connection.run(facts_script(), sudo=True, timeout=settings.command_timeout)
     if "@@fleet:end" not in result.stdout:
         raise TransportError(f"gathering facts failed: {result.error_line()}")
     return parse_facts(result.stdout)
