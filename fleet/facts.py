@@ -74,8 +74,7 @@ m() {{ printf '\\n{_MARK}%s\\n' "$1"; }}
 m os_release; cat /etc/os-release 2>/dev/null
 m kernel; uname -r
 m uid; id -u
-m pm; if command -v dnf >/dev/null 2>&1; then echo dnf
-elif command -v yum >/dev/null 2>&1; then echo yum; fi
+m pm; for p in dnf yum; do command -v $p >/dev/null 2>&1 && echo $p; done
 m rpm; command -v rpm >/dev/null 2>&1 && rpm -q {names} 2>&1
 m repo; grep -ls '^\\[{DOCKER_REPO_ID}\\]' /etc/yum.repos.d/*.repo 2>/dev/null
 m daemon_json; [ -f {DAEMON_JSON} ] && base64 < {DAEMON_JSON} | tr -d '\\n'
@@ -87,8 +86,9 @@ m docker_enabled; systemctl is-enabled docker 2>/dev/null
 m docker_started; systemctl show -p ActiveEnterTimestamp docker 2>/dev/null
 m kubelet_active; systemctl is-active kubelet 2>/dev/null
 m docker_info; e=$(mktemp 2>/dev/null || echo /tmp/.fleet-err.$$)
-if command -v docker >/dev/null 2>&1; then o=$(docker info --format '{{{{json .}}}}' 2>"$e")
-  if [ $? -ne 0 ] && grep -qE 'unknown flag|not defined' "$e"; then docker info 2>"$e"
+if command -v docker >/dev/null 2>&1; then o=$(docker info --format '{{{{json .}}}}' 2>"$e"); r=$?
+  if [ $r -eq 127 ]; then : > "$e"
+  elif [ $r -ne 0 ] && grep -qE 'unknown flag|not defined' "$e"; then docker info 2>"$e"
   else printf '%s\n' "$o"; fi; fi
 m docker_info_err; cat "$e" 2>/dev/null; rm -f "$e"
 m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib; findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null
@@ -144,7 +144,7 @@ def parse_facts(text: str) -> HostFacts:
         os_name=os_release.get("PRETTY_NAME", os_release.get("NAME", "")),
         os_like=tuple(os_release.get("ID_LIKE", "").lower().split()),
         kernel=s.get("kernel", "").strip(),
-        package_manager=s.get("pm", "").strip() or None,
+        package_manager=_package_manager(s.get("pm", "").split(), os_release),
         uid=_int(s.get("uid", "")),
         packages=parse_rpm_q(s.get("rpm", "")),
         docker_repo=bool(s.get("repo", "").strip()),
@@ -189,6 +189,14 @@ def parse_rpm_q(text: str) -> dict[str, str | None]:
             name, version, release, _arch = nevra.groups()
             found[name] = f"{version}-{release}"
     return found
+
+
+def _package_manager(found: Sequence[str], os_release: Mapping[str, str]) -> str | None:
+    """dnf from EL8 on (where yum is only its alias), yum on EL7 even if a dnf is lying around."""
+    major = re.match(r"\d+", os_release.get("VERSION_ID", ""))
+    if "dnf" in found and (major is None or int(major.group()) >= 8 or "yum" not in found):
+        return "dnf"
+    return "yum" if "yum" in found else None
 
 
 def _docker_info(sections: Mapping[str, str]) -> DockerInfo | None:

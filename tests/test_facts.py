@@ -110,3 +110,13 @@ def test_script_runs_in_a_real_shell_on_this_machine():
     assert facts.kernel and facts.kernel[0].isdigit()
     assert facts.uid is not None
     assert not facts.is_el or facts.os_id in {"centos", "rhel", "rocky", "almalinux"}
+
+
+def test_package_manager_follows_the_os_release():
+    from fleet.facts import _package_manager
+
+    assert _package_manager(["dnf", "yum"], {"VERSION_ID": "7"}) == "yum"
+    assert _package_manager(["dnf", "yum"], {"VERSION_ID": "8.5"}) == "dnf"
+    assert _package_manager(["yum"], {"VERSION_ID": "9.3"}) == "yum"
+    assert _package_manager(["dnf"], {"VERSION_ID": "9.3"}) == "dnf"
+    assert _package_manager([], {"VERSION_ID": "7"}) is None

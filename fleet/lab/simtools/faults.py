@@ -1,0 +1,100 @@
+"""Faults a lab host's spec can inject into every tool invocation.
+
+``slow`` delays every tool, ``hang`` never returns, ``drop`` cuts the SSH
+connection the command arrived on.  They act before the tool does anything,
+so a hung or dropped command has changed nothing on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from fleet.lab.simtools.state import SSHD_PID, Host
+
+SSHD_NAMES = ("sshd", "sshd-session")
+
+
+def apply(host: Host, argv: list[str]) -> None:
+    faults: dict[str, Any] = host.faults
+    if faults.get("slow"):
+        time.sleep(float(faults["slow"]))
+    command_line = " ".join([os.path.basename(argv[0]), *argv[1:]])
+    hang = faults.get("hang")
+    if hang and str(hang) in command_line:
+        _hang_forever()
+    drop = faults.get("drop")
+    if drop and str(drop) in command_line:
+        drop_connection(host)
+
+
+def _hang_forever() -> None:
+    """Block until killed, like a command stuck on a dead NFS mount or a wedged daemon."""
+    while True:
+        signal.pause()
+
+
+def _parent_and_name(pid: int) -> tuple[int, str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # comm is in parentheses and may contain spaces; the ppid follows the state letter
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return ppid, name
+
+
+def sshd_ancestors(listener: int | None) -> list[int]:
+    """PIDs of the per-connection sshd processes above this one, innermost first.
+
+    The listener (the pid in sshd.pid) is excluded so other connections survive;
+    without a pid file the outermost sshd is taken to be the listener.
+    """
+    found: list[int] = []
+    pid = os.getppid()
+    while pid > 1 and pid != listener:
+        info = _parent_and_name(pid)
+        if info is None:
+            break
+        ppid, name = info
+        if name in SSHD_NAMES:
+            found.append(pid)
+        pid = ppid
+    if listener is None and found:
+        found.pop()
+    return found
+
+
+def drop_connection(host: Host) -> None:
+    """SIGKILL this command's sshd session processes; nothing if no sshd is above us."""
+    try:
+        listener: int | None = int(host.path(SSHD_PID).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        listener = None
+    victims = sshd_ancestors(listener)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+    if victims:
+        sys.exit(255)
+
+
+def invoked_by_sudo() -> bool:
+    info = _parent_and_name(os.getppid())
+    return info is not None and info[1] == "sudo"
+
+
+def command_not_found(tool: str) -> int:
+    """What the caller sees when the program is not installed on this host."""
+    if invoked_by_sudo():
+        print(f"sudo: {tool}: command not found", file=sys.stderr)
+        return 1
+    print(f"bash: {tool}: command not found", file=sys.stderr)
+    return 127
