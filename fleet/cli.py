@@ -127,7 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
-    """rollout / plan / verify: inventory -> plan -> scheduler -> report."""
+    """rollout / plan / verify: inventory -> plan -> scheduler -> report -> exit code."""
+    plain = args.plain or not console.is_terminal
+    report = execute(args, console, plain)
+    return finish(report, args, console, plain)
+
+
+def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
+    """Load, select, schedule: the whole run as a library call, returning the report."""
     mode = _mode(args)
     inventory = load_inventory(args.inventory)
     hosts = select_hosts(inventory, args.limit)
@@ -150,10 +157,8 @@ def run_command(args: argparse.Namespace, console: Console) -> int:
         ssh_config=args.ssh_config,
         become_password=_ask_password() if args.ask_become_pass else None,
     )
-    plain = args.plain or not console.is_terminal
     with make_progress(console, plain=plain) as events, _stop_on_signals() as stop:
-        report = run_rollout(hosts, settings, connect, options, events, stop)
-    return finish(report, args, console, plain)
+        return run_rollout(hosts, settings, connect, options, events, stop)
 
 
 def finish(report: Report, args: argparse.Namespace, console: Console, plain: bool) -> int:

@@ -459,7 +459,7 @@ def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> None:
 
 
 def _wrap(command: str) -> str:
-    return "LC_ALL=C sh -c " + shlex.quote(command)
+    return "env LC_ALL=C sh -c " + shlex.quote(command)
 
 
 def _sudo_wants_password(result: CommandResult) -> bool:

@@ -23,7 +23,9 @@ def test_defaults_are_the_reference_sequence():
 
 
 def test_overrides_are_converted():
-    s = Settings().merged({"system_update": "yes", "command_timeout": "30", "docker_version": "20.10.24"})
+    s = Settings().merged(
+        {"system_update": "yes", "command_timeout": "30", "docker_version": "20.10.24"}
+    )
     assert s.system_update is True and s.command_timeout == 30.0 and s.docker_version == "20.10.24"
 
 

@@ -65,7 +65,9 @@ CONVERGED = replace(
     dropin_dir=True,
     docker_active="active",
     docker_enabled="enabled",
-    docker_info=DockerInfo(server_version="19.03.11", cgroup_driver="systemd", storage_driver="overlay2"),
+    docker_info=DockerInfo(
+        server_version="19.03.11", cgroup_driver="systemd", storage_driver="overlay2"
+    ),
 )
 
 
@@ -75,7 +77,15 @@ def ctx(facts: HostFacts, **kw) -> StepContext:
 
 @pytest.mark.parametrize(
     "step",
-    [Preflight(), Prerequisites(), Repository(), EnginePackages(), DaemonJson(), DropinDirectory(), Service()],
+    [
+        Preflight(),
+        Prerequisites(),
+        Repository(),
+        EnginePackages(),
+        DaemonJson(),
+        DropinDirectory(),
+        Service(),
+    ],
 )
 def test_a_converged_host_needs_nothing(step):
     check = step.check(ctx(CONVERGED))
@@ -92,9 +102,25 @@ def test_fresh_host_installs_only_the_missing_prerequisites():
 def test_engine_versions_are_pinned_from_settings():
     settings = Settings(docker_version="20.10.24", containerd_version="1.6.33")
     check = EnginePackages().check(ctx(FRESH, settings=settings))
-    assert check.actions[0].command == (
-        "yum install -y containerd.io-1.6.33 docker-ce-20.10.24 docker-ce-cli-20.10.24"
+    assert check.actions[0].command.startswith(
+        "yum install -y containerd.io-1.6.33 docker-ce-20.10.24 docker-ce-cli-20.10.24 && "
     )
+
+
+def test_engine_install_is_confirmed_with_rpm():
+    # yum on EL7 exits 0 after skipping a name it cannot find; rpm tells the truth.
+    action = EnginePackages().check(ctx(FRESH)).actions[0]
+    skipped = (
+        "No package docker-ce-19.03.11 available.\nComplete!\n@@fleet:rpm\n"
+        "containerd.io-1.2.13-3.2.el7.x86_64\npackage docker-ce is not installed\n"
+        "package docker-ce-cli is not installed\n"
+    )
+    assert action.confirm(skipped, "") == "No package docker-ce-19.03.11 available."
+    done = (
+        "Complete!\n@@fleet:rpm\ncontainerd.io-1.2.13-3.2.el7.x86_64\n"
+        "docker-ce-19.03.11-3.el7.x86_64\ndocker-ce-cli-19.03.11-3.el7.x86_64\n"
+    )
+    assert action.confirm(done, "") is None
 
 
 def test_dnf_hosts_use_dnf():
@@ -117,18 +143,25 @@ def test_system_update_only_when_asked():
 
 
 def test_repository_url_is_a_setting():
-    check = Repository().check(ctx(FRESH, settings=Settings(repo_url="https://mirror.internal/d.repo")))
-    assert check.actions[0].command == "yum-config-manager --add-repo https://mirror.internal/d.repo"
+    check = Repository().check(
+        ctx(FRESH, settings=Settings(repo_url="https://mirror.internal/d.repo"))
+    )
+    assert (
+        check.actions[0].command == "yum-config-manager --add-repo https://mirror.internal/d.repo"
+    )
 
 
 def test_daemon_json_keeps_the_owner_settings_and_shows_a_diff():
-    facts = replace(CONVERGED, daemon_json='{"log-level": "warn", "exec-opts": ["native.cgroupdriver=cgroupfs"]}')
+    facts = replace(
+        CONVERGED,
+        daemon_json='{"log-level": "warn", "exec-opts": ["native.cgroupdriver=cgroupfs"]}',
+    )
     check = DaemonJson().check(ctx(facts))
     assert check.verdict is Verdict.CHANGE
     written = json.loads(check.actions[0].stdin)
     assert written["log-level"] == "warn"
     assert written["exec-opts"] == ["native.cgroupdriver=systemd"]
-    assert "-    \"native.cgroupdriver=cgroupfs\"" in check.diff or "cgroupfs" in check.diff
+    assert '-    "native.cgroupdriver=cgroupfs"' in check.diff or "cgroupfs" in check.diff
 
 
 def test_daemon_json_broken_file_is_not_overwritten():
@@ -182,7 +215,9 @@ def test_preflight_refuses_a_live_node_unless_forced():
     live = replace(
         CONVERGED,
         kubelet_active="active",
-        docker_info=DockerInfo(server_version="19.03.11", cgroup_driver="cgroupfs", storage_driver="overlay2"),
+        docker_info=DockerInfo(
+            server_version="19.03.11", cgroup_driver="cgroupfs", storage_driver="overlay2"
+        ),
     )
     assert Preflight().check(ctx(live)).verdict is Verdict.REFUSE
     assert Preflight().check(ctx(live, force=True)).verdict is Verdict.OK

@@ -40,6 +40,9 @@ class Action:
     unchanged_marker: str | None = None
     # Turns a failed result into a one-line reason; default: the most telling output line.
     explain: Callable[[str, str], str] | None = field(default=None, compare=False)
+    # For commands that can exit 0 without doing their job (yum on EL7 skips package
+    # names it cannot find): returns why the result is not what was asked, or None.
+    confirm: Callable[[str, str], str | None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,17 @@ host's facts first and asks for commands only when something is missing.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fleet import daemonjson
-from fleet.facts import DAEMON_JSON, DROPIN_DIR, ENGINE_PACKAGES, PREREQUISITE_PACKAGES, HostFacts
+from fleet.facts import (
+    DAEMON_JSON,
+    DROPIN_DIR,
+    ENGINE_PACKAGES,
+    PREREQUISITE_PACKAGES,
+    HostFacts,
+    parse_rpm_q,
+)
 from fleet.steps.base import Action, Check, Step, StepContext
 
 BACKUP = DAEMON_JSON + ".fleet-backup"
@@ -197,7 +204,34 @@ class EnginePackages:
             todo.append(f"{name}-{wanted[name]}")
         if not todo:
             return Check.ok(f"docker-ce {ctx.settings.docker_version} installed")
-        return Check.change(f"install {' '.join(todo)}", _install(ctx.facts, todo, " ".join(todo)))
+        install = _install(ctx.facts, todo, " ".join(todo))
+        return Check.change(
+            f"install {' '.join(todo)}",
+            replace(
+                install,
+                command=f"{install.command} && echo {RPM_MARK} && rpm -q {' '.join(ENGINE_PACKAGES)}",
+                confirm=lambda out, err: _missing_after_install(out, err, wanted),
+            ),
+        )
+
+
+RPM_MARK = "@@fleet:rpm"
+
+
+def _missing_after_install(stdout: str, stderr: str, wanted: dict[str, str]) -> str | None:
+    """yum on EL7 exits 0 when it skipped a name it could not find: check what rpm says."""
+    installed = parse_rpm_q(stdout.partition(RPM_MARK)[2])
+    missing = [
+        f"{name}-{version}"
+        for name, version in wanted.items()
+        if not _same_version(installed.get(name) or "", version)
+    ]
+    if not missing:
+        return None
+    said = _package_error(stdout.partition(RPM_MARK)[0], stderr)
+    if "No package" in said or "No match" in said:
+        return said
+    return f"{', '.join(missing)} not installed after the package install ({said})"
 
 
 def _same_version(installed: str, wanted: str) -> bool:

@@ -26,8 +26,8 @@ from fleet.facts import (
 from fleet.inventory import Host
 from fleet.results import DockerSummary, HostResult, Status, StepResult
 from fleet.settings import Settings
-from fleet.steps.base import Check, Step, StepContext, Verdict
-from fleet.transport import CommandLogger, Connector, HostConnection, TransportError
+from fleet.steps.base import Action, Check, Step, StepContext, Verdict
+from fleet.transport import CommandLogger, CommandResult, Connector, HostConnection, TransportError
 
 
 class Mode(str, Enum):
@@ -152,12 +152,8 @@ def _apply(
         result = connection.run(
             action.command, sudo=action.sudo, timeout=action.timeout, stdin=action.stdin
         )
-        if not result.ok:
-            reason = (
-                action.explain(result.stdout, result.stderr)
-                if action.explain
-                else result.error_line()
-            )
+        reason = _shortfall(action, result)
+        if reason is not None:
             recorder.step(name, Status.FAILED, started, f"{action.description}: {reason}")
             recorder.fail(reason, Status.FAILED)
             return None
@@ -167,6 +163,15 @@ def _apply(
     status = Status.CHANGED if changed else Status.OK
     recorder.step(name, status, started, check.message, check.diff)
     return status
+
+
+def _shortfall(action: Action, result: CommandResult) -> str | None:
+    """Why an action did not do its job, or None when it did."""
+    if result.ok:
+        return action.confirm(result.stdout, result.stderr) if action.confirm else None
+    if action.explain:
+        return action.explain(result.stdout, result.stderr)
+    return result.error_line()
 
 
 def _docker_info(connection: HostConnection, settings: Settings) -> DockerInfo:

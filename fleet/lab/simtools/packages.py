@@ -149,6 +149,7 @@ slirp4netns 0.4.3-4.el7_8.x86_64 extras 81 k
 fuse3-libs 3.6.1-4.el7.x86_64 extras 82 k
 podman 1.6.4-36.el7_9.x86_64 extras 13 M""",
     "el8": """yum-utils 4.0.21-3.el8.noarch baseos 73 k
+device-mapper-persistent-data 0.9.0-4.el8.x86_64 baseos 925 k
 container-selinux 2:2.167.0-1.module_el8.5.0+911+f19012f9.noarch appstream 54 k
 libcgroup 0.41-19.el8.x86_64 baseos 70 k
 fuse-overlayfs 1.7.1-1.module_el8.5.0+890+6b136101.x86_64 appstream 73 k
@@ -157,6 +158,7 @@ fuse3-libs 3.2.1-12.el8.x86_64 baseos 94 k
 podman 2.0.5-5.module_el8.3.0+512+b3b58dca.x86_64 appstream 12 M
 runc 1.0.0-68.rc92.module_el8.3.0+475+c50ce30b.x86_64 appstream 3.2 M""",
     "el9": """yum-utils 4.3.0-11.el9.noarch baseos 36 k
+device-mapper-persistent-data 0.9.0-13.el9.x86_64 baseos 1.0 M
 container-selinux 3:2.221.0-1.el9.noarch appstream 55 k
 libcgroup 0.42.2-5.el9.x86_64 baseos 64 k
 fuse-overlayfs 1.12-1.el9.x86_64 appstream 66 k

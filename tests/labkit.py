@@ -1,0 +1,245 @@
+"""Plain helpers for tests that drive a real lab (fleet.lab): start, SSH in, scan, stop.
+
+tests/lab/conftest.py builds its ``lab_factory`` fixture from these; tests elsewhere
+(rollout tests) import them directly: ``from tests.labkit import start_lab, run``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import yaml
+
+from fleet.lab import runtime
+from fleet.lab.spec import parse_spec
+
+
+def lab_skip_reason() -> str | None:
+    """Why lab tests cannot run on this machine, or None."""
+    if os.geteuid() != 0:
+        return "lab tests need root (mount namespaces and real setuid sudo); run pytest as root"
+    for program in ("nsenter", "sudo", "bash"):
+        if shutil.which(program) is None:
+            return f"lab tests need {program}"
+    return None
+
+
+def openssh_skip_reason() -> str | None:
+    if not os.access("/usr/sbin/sshd", os.X_OK):
+        return "--sshd openssh needs /usr/sbin/sshd: apt-get install openssh-server"
+    if shutil.which("ssh") is None:
+        return "the OpenSSH client (ssh) is not installed: apt-get install openssh-client"
+    return None
+
+
+@dataclass(frozen=True)
+class RunningLab:
+    """A started lab as tests see it."""
+
+    lab: runtime.Lab
+
+    @property
+    def dir(self) -> Path:
+        return self.lab.directory
+
+    @property
+    def inventory(self) -> Path:
+        return self.lab.inventory
+
+    @property
+    def sshd(self) -> str:
+        return self.lab.sshd
+
+    @property
+    def hosts(self) -> dict[str, runtime.LabHost]:
+        return {h.name: h for h in self.lab.hosts}
+
+    def host(self, name: str) -> runtime.LabHost:
+        return self.lab.host(name)
+
+    def become_env(self) -> dict[str, str]:
+        """Variables of become.env (the sudo passwords), as a shell would read them."""
+        if not self.lab.become_env.exists():
+            return {}
+        values = {}
+        for line in self.lab.become_env.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                name, value = line.split("=", 1)
+                values[name] = value.strip("'")
+        return values
+
+    def password(self, name: str) -> str | None:
+        """The sudo password of host ``name`` (None if it needs none)."""
+        document = yaml.safe_load(self.inventory.read_text())
+        var = document["hosts"][name].get(
+            "become_password_env", document["defaults"].get("become_password_env")
+        )
+        return self.become_env().get(var) if var else None
+
+
+def start_lab(directory: Path, spec: Mapping[str, Any], sshd: str = "paramiko") -> RunningLab:
+    """Start a lab from a spec dict (validated exactly as a spec file would be)."""
+    text = yaml.safe_dump(dict(spec), sort_keys=False)
+    lab = runtime.lab_up(directory, parse_spec(text, "<test spec>"), sshd=sshd)
+    return RunningLab(lab)
+
+
+def stop_lab(lab: RunningLab) -> runtime.DownReport:
+    return runtime.lab_down(lab.dir)
+
+
+@contextmanager
+def running_lab(
+    directory: Path, spec: Mapping[str, Any], sshd: str = "paramiko"
+) -> Iterator[RunningLab]:
+    """``with running_lab(tmp_path / "lab", {"hosts": 3}) as lab:`` - stopped (cleanly) after."""
+    lab = start_lab(directory, spec, sshd)
+    try:
+        yield lab
+    finally:
+        report = stop_lab(lab)
+        assert report.clean, f"lab not cleanly stopped: {report}"
+
+
+def connect(lab: RunningLab, name: str, timeout: float = 15.0) -> paramiko.SSHClient:
+    """A paramiko client that trusts only the lab's known_hosts and uses the lab's key."""
+    host = lab.host(name)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(lab.lab.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        host.address,
+        port=host.port,
+        username=host.user,
+        key_filename=str(lab.lab.identity_file),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=timeout,
+        banner_timeout=timeout,
+        auth_timeout=timeout,
+    )
+    return client
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    lab: RunningLab, name: str, command: str, stdin: str | None = None, timeout: float = 30.0
+) -> Result:
+    """Run ``command`` on a lab host over a fresh paramiko connection."""
+    client = connect(lab, name)
+    try:
+        channel = client.get_transport().open_session(timeout=timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(command)
+        if stdin is not None:
+            channel.sendall(stdin.encode())
+        channel.shutdown_write()
+        out, err = _drain(channel)
+        return Result(channel.recv_exit_status(), out, err)
+    finally:
+        client.close()
+
+
+def _drain(channel: paramiko.Channel) -> tuple[str, str]:
+    out, err = b"", b""
+    with channel.makefile("rb") as stdout, channel.makefile_stderr("rb") as stderr:
+        out = stdout.read()
+        err = stderr.read()
+    return out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def run_openssh(
+    lab: RunningLab, name: str, command: str, stdin: str | None = None, timeout: float = 30.0
+) -> Result:
+    """Run ``command`` with the OpenSSH client and the lab's generated ssh_config."""
+    done = subprocess.run(
+        ["ssh", "-F", str(lab.lab.ssh_config), name, command],
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def ssh_run(lab: RunningLab, client: str, name: str, command: str, **kwargs: Any) -> Result:
+    """``client`` is "paramiko" or "openssh"."""
+    return (run if client == "paramiko" else run_openssh)(lab, name, command, **kwargs)
+
+
+# --- what a lab leaves behind -------------------------------------------------------------------
+
+
+def lab_processes(lab: RunningLab) -> list[int]:
+    """Live processes in any of the lab's host namespaces, or recorded by the lab."""
+    namespaces = {h.namespace: h.name for h in lab.lab.holders.values()}
+    recorded = [h.proc for h in lab.lab.holders.values()] + list(lab.lab.sshd_pids.values())
+    if lab.lab.supervisor is not None:
+        recorded.append(lab.lab.supervisor)
+    alive = {p.pid for p in recorded if p.alive()}
+    members = {
+        pid
+        for pid in _pids()
+        if _namespace(pid) in namespaces and _stat_state(pid) not in ("Z", None)
+    }
+    return sorted(alive | members)
+
+
+def _pids() -> list[int]:
+    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+
+
+def _namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _stat_state(pid: int) -> str | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2]
+
+
+def lab_listeners(lab: RunningLab) -> list[str]:
+    """Sockets listening on (or bound to) a lab address, read from /proc/net/tcp."""
+    addresses = {h.address for h in lab.lab.hosts}
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        raw, port = fields[1].split(":")
+        address = socket.inet_ntoa(bytes.fromhex(raw)[::-1])
+        if fields[3] in ("0A", "07") and address in addresses:
+            found.append(f"{address}:{int(port, 16)}")
+    return found
+
+
+def lab_mounts(lab: RunningLab) -> list[str]:
+    """Mounts of the lab directory visible anywhere: the machine's table and every process's."""
+    found = []
+    for pid in ["self", *map(str, _pids())]:
+        try:
+            text = Path(f"/proc/{pid}/mountinfo").read_text()
+        except OSError:
+            continue
+        found += [f"{pid}: {line}" for line in text.splitlines() if str(lab.dir) in line]
+    return found
