@@ -1,4 +1,4 @@
-"""Fixtures for lab tests: ``lab_factory(spec_dict, sshd)`` starts a real lab, stopped at module end.
+"""Shared fixtures: ``lab_factory(spec_dict, sshd)`` starts a real lab, stopped at module end.
 
 One lab per module keeps the suite fast; labs are small (3-5 hosts).  Without root
 the fixture skips with the reason (shown by ``pytest -ra``).
