@@ -46,6 +46,7 @@ from fleet.lab.files import HIDING_DIRS, PRIVATE_DIRS, PRIVATE_FILES, LabHost
 from fleet.lab.openssh import HOST_KEY, OpenSSHServers, require_sshd, write_sshd_files
 from fleet.lab.proxy import DelayProxy, Route
 from fleet.lab.server import LabSSHServer, ServedHost
+from fleet.lab.simtools.state import DROPPED_MARK
 from fleet.lab.spec import LabSpec, resolve_hosts
 
 __all__ = [
@@ -1234,6 +1235,7 @@ def _served(lab: Lab, holders: Mapping[str, Holder]) -> list[ServedHost]:
             authorized_key=client_key,
             auth_refused=h.faults.get("auth") == "refused",
             drop=h.faults.get("drop"),
+            drop_marker=str(h.path(DROPPED_MARK)),
         )
         for h in lab.hosts
         if not h.faults.get("unreachable")

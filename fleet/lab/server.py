@@ -52,6 +52,7 @@ class ServedHost:
     authorized_key: str  # "ssh-ed25519 AAAA... comment"
     auth_refused: bool = False
     drop: str | None = None
+    drop_marker: str | None = None  # exists once the drop happened: it happens once per host
 
 
 def session_argv(host: ServedHost, program: Sequence[str | bytes]) -> list[str | bytes]:
@@ -212,11 +213,26 @@ class _Connection(paramiko.ServerInterface):
         return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        drop = self.host.drop
-        if drop and drop.encode() in command:
+        if self._drop_now(command):
             self.cut()
             return False
         return self._start(channel, [b"/bin/bash", b"-c", command])
+
+    def _drop_now(self, command: bytes) -> bool:
+        """The first command containing the drop text cuts the connection; a re-run converges."""
+        drop, marker = self.host.drop, self.host.drop_marker
+        if not drop or drop.encode() not in command:
+            return False
+        if marker is None:
+            return True
+        try:
+            with open(marker, "x", encoding="utf-8") as fh:
+                fh.write(drop + "\n")
+        except FileExistsError:
+            return False
+        except OSError:
+            return True
+        return True
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
         return self._start(channel, ["/bin/bash"])

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from fleet.lab.simtools.state import SSHD_PID, Host
+from fleet.lab.simtools.state import DROPPED_MARK, SSHD_PID, Host
 
 SSHD_NAMES = ("sshd", "sshd-session")
 
@@ -27,8 +27,20 @@ def apply(host: Host, argv: list[str]) -> None:
     if hang and str(hang) in command_line:
         _hang_forever()
     drop = faults.get("drop")
-    if drop and str(drop) in command_line:
+    if drop and str(drop) in command_line and _first_drop(host, str(drop)):
         drop_connection(host)
+
+
+def _first_drop(host: Host, drop: str) -> bool:
+    """A drop happens once per host, so a re-run of the rollout can converge."""
+    try:
+        with host.path(DROPPED_MARK).open("x", encoding="utf-8") as fh:
+            fh.write(drop + "\n")
+    except FileExistsError:
+        return False
+    except OSError:
+        return True  # cannot record it (not root): drop anyway
+    return True
 
 
 def _hang_forever() -> None:

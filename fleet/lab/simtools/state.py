@@ -31,6 +31,7 @@ JOURNAL = f"{STATE_DIR}/journal.log"
 STATE_LOCK = f"{STATE_DIR}/state.lock"
 YUM_LOCK = f"{STATE_DIR}/yum.lock"
 YUM_PID = f"{STATE_DIR}/yum.pid"
+DROPPED_MARK = f"{STATE_DIR}/dropped"  # the drop fault happened; it happens once per host
 SSHD_PID = f"{STATE_DIR}/sshd.pid"
 
 DEFAULT_SPEC: dict[str, Any] = {
