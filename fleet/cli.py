@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -30,11 +31,16 @@ from fleet.settings import SETTING_SPECS, Settings
 from fleet.steps.runner import Mode
 from fleet.transport import ConnectOptions
 
-CONNECTION_SETTINGS = ("connect_timeout", "command_timeout")
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets fleet's one-line error and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(int(ExitCode.BAD_INPUT), f"fleet: {self.prog}: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fleet",
         description="Prepare fleets of CentOS/RHEL servers as Kubernetes nodes: a rolling, "
         "verified Docker CE rollout over SSH.",
@@ -171,12 +177,13 @@ def finish(report: Report, args: argparse.Namespace, console: Console, plain: bo
     if run_dir is not None:
         write_json(report, run_dir / "report.json")
         failed = failed_hosts_file(report, run_dir / "failed-hosts.txt")
-        console.print(f"run folder: {run_dir}", markup=False, highlight=False)
+        console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
         if failed:
             console.print(
                 f"retry the {failed} hosts not done with: --limit @{run_dir / 'failed-hosts.txt'}",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
     if args.report:
         write_json(report, args.report)

@@ -145,7 +145,12 @@ class _BatchJob:
         job = HostJob(host, self.number, settings, self.options.mode, self.options.force)
         logger: Callable | None = self.run_log.logger(host.name) if self.run_log else None
         result = run_host(
-            job, self.connector, self.steps, log=logger, on_step=self.events.step_finished
+            job,
+            self.connector,
+            self.steps,
+            log=logger,
+            on_step=self.events.step_finished,
+            on_message=self.events.message,
         )
         if self.run_log:
             result = self.run_log.finish(result)

@@ -80,7 +80,10 @@ class SettingSpec:
 def _text(raw: Any) -> str:
     if isinstance(raw, (dict, list)) or raw is None:
         raise ValueError(f"expected text, got {type(raw).__name__}")
-    return str(raw)
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
 
 
 def _version(raw: Any) -> str:

@@ -17,6 +17,7 @@ channel's stdin and are never logged or included in messages.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import shlex
@@ -31,6 +32,9 @@ import paramiko
 from fabric import Config, Connection
 
 from fleet.inventory import Host
+
+# paramiko logs every failed handshake with a traceback; fleet reports each as one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 SUDO_NEEDS_PASSWORD = "a password is required"
 SUDO_BAD_PASSWORD = "incorrect password attempt"
@@ -70,6 +74,13 @@ class ConnectionLost(TransportError):
 
 class SudoFailed(TransportError):
     pass
+
+
+class CommandAborted(TransportError):
+    """A watcher stopped the command (e.g. a package-manager lock held too long)."""
+
+
+OutputWatcher = Callable[[str, str], "str | None"]  # (stdout so far, stderr so far) -> abort reason
 
 
 @dataclass(frozen=True)
@@ -282,6 +293,12 @@ def _open(connection: Connection, label: str, timeout: float) -> None:
     except socket.gaierror as exc:
         raise Unreachable(f"cannot resolve {label}: {exc.strerror}") from None
     except paramiko.SSHException as exc:
+        # A banner timeout surfaces either as such or, when it happened in paramiko's
+        # transport thread, as "No existing session" on the next call.
+        if "banner" in str(exc) or "No existing session" in str(exc):
+            raise Unreachable(
+                f"{label} accepted TCP but sent no SSH banner within {timeout:g}s"
+            ) from None
         raise Unreachable(f"SSH handshake with {label} failed: {exc}") from None
     except OSError as exc:
         raise Unreachable(f"cannot connect to {label}: {exc.strerror or exc}") from None
@@ -333,14 +350,16 @@ class HostConnection:
         timeout: float | None = None,
         stdin: bytes = b"",
         hold_until: str | None = None,
+        watch: OutputWatcher | None = None,
     ) -> CommandResult:
         """Run ``command`` under ``sh -c``, through sudo when ``sudo`` and not root already.
 
         With ``hold_until``, return as soon as that text appears on stdout and keep
         the command running, its stdin open, until :meth:`close`: a remote lock held
-        by such a command lives exactly as long as this connection.
+        by such a command lives exactly as long as this connection.  ``watch`` sees the
+        output as it arrives and may abort the command by returning a reason.
         """
-        run = _Run(command, stdin, timeout, hold_until)
+        run = _Run(command, stdin, timeout, hold_until, watch=watch)
         if not (sudo and self.needs_sudo):
             return self._exec(run, _wrap(command))
         if not self._sudo_needs_password:
@@ -349,7 +368,12 @@ class HostConnection:
                 self._sudo_needs_password = _sudo_wants_password(result)
                 if self._sudo_needs_password:
                     return self.run(
-                        command, sudo=True, timeout=timeout, stdin=stdin, hold_until=hold_until
+                        command,
+                        sudo=True,
+                        timeout=timeout,
+                        stdin=stdin,
+                        hold_until=hold_until,
+                        watch=watch,
                     )
             return result
         if self._password is None:
@@ -358,7 +382,7 @@ class HostConnection:
                 "inventory or use --ask-become-pass"
             )
         secret = _Run(
-            command, self._password.encode() + b"\n" + stdin, timeout, hold_until, not stdin
+            command, self._password.encode() + b"\n" + stdin, timeout, hold_until, not stdin, watch
         )
         result = self._exec(secret, "sudo -S -p '' -- " + _wrap(command))
         if SUDO_BAD_PASSWORD in result.stderr or SUDO_RETRY in result.stderr:
@@ -379,6 +403,8 @@ class HostConnection:
         try:
             exit_code, out, err = _drive(channel, wire, run, started + limit)
             held = exit_code == HELD
+        except _Aborted as exc:
+            raise CommandAborted(f"{exc} on {self.host.name}") from None
         except TimeoutError:
             raise CommandTimeout(
                 f"command timed out after {limit:g}s on {self.host.name}: {_short(run.command)}"
@@ -412,6 +438,7 @@ class _Run:
     timeout: float | None
     hold_until: str | None
     secret_only: bool = False  # stdin holds a password: never say "input sent" for it
+    watch: OutputWatcher | None = None
 
 
 def _drive(
@@ -430,11 +457,15 @@ def _drive(
     out, err = bytearray(), bytearray()
     fd = channel.fileno()
     while True:
-        _drain(channel, out, err)
+        if _drain(channel, out, err) and run.watch is not None:
+            reason = run.watch(out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+            if reason:
+                raise _Aborted(reason)
         if marker is not None and marker in out:
             return HELD, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         if marker is not None and SUDO_RETRY.encode() in err:
-            break  # sudo asks again for a password on a stdin we keep open: it would wait forever
+            # sudo asks again for a password on a stdin we keep open: it would wait forever.
+            return 1, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         if channel.closed or (channel.eof_received and channel.exit_status_ready()):
             break
         remaining = deadline - time.monotonic()
@@ -451,11 +482,18 @@ def _drive(
     return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
-def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> None:
+class _Aborted(Exception):
+    pass
+
+
+def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> bool:
+    """Move what arrived into the buffers; True when anything did."""
+    before = len(out) + len(err)
     while channel.recv_ready():
         out += channel.recv(_READ_SIZE)
     while channel.recv_stderr_ready():
         err += channel.recv_stderr(_READ_SIZE)
+    return len(out) + len(err) > before
 
 
 def _wrap(command: str) -> str:

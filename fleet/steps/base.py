@@ -16,6 +16,7 @@ from typing import Protocol
 
 from fleet.facts import HostFacts
 from fleet.settings import Settings
+from fleet.transport import OutputWatcher
 
 
 class Verdict(str, Enum):
@@ -43,6 +44,11 @@ class Action:
     # For commands that can exit 0 without doing their job (yum on EL7 skips package
     # names it cannot find): returns why the result is not what was asked, or None.
     confirm: Callable[[str, str], str | None] | None = field(default=None, compare=False)
+    # Builds a watcher of the live output, given a way to tell the user something
+    # (e.g. "waiting for the yum lock"); the watcher may abort the command.
+    watcher: Callable[[Callable[[str], None]], OutputWatcher] | None = field(
+        default=None, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ host's facts first and asks for commands only when something is missing.
 from __future__ import annotations
 
 import shlex
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from fleet import daemonjson
@@ -21,6 +23,7 @@ from fleet.facts import (
     HostFacts,
     parse_rpm_q,
 )
+from fleet.settings import Settings
 from fleet.steps.base import Action, Check, Step, StepContext
 
 BACKUP = DAEMON_JSON + ".fleet-backup"
@@ -112,13 +115,48 @@ class Preflight:
         return None
 
 
-def _install(facts: HostFacts, packages: list[str], what: str) -> Action:
+def _install(facts: HostFacts, settings: Settings, packages: list[str], what: str) -> Action:
     pm = facts.package_manager or "yum"
     return Action(
         f"install {what}",
         f"{pm} install -y {' '.join(shlex.quote(p) for p in packages)}",
         explain=_package_error,
+        watcher=lambda notify: LockWait(pm, settings.yum_lock_timeout, notify),
     )
+
+
+LOCK_WAIT_TEXTS = (
+    "Another app is currently holding the yum lock",  # yum 3 (EL7)
+    "Waiting for process with pid",  # dnf (EL8+)
+)
+
+
+class LockWait:
+    """Tell the user when yum/dnf waits for another process's lock, and bound that wait.
+
+    yum itself waits forever; a rollout must not, so after ``limit`` seconds of
+    waiting the command is aborted with a reason naming the lock.
+    """
+
+    def __init__(self, pm: str, limit: float, notify: Callable[[str], None]) -> None:
+        self._pm, self._limit, self._notify = pm, limit, notify
+        self._since: float | None = None
+
+    def __call__(self, stdout: str, stderr: str) -> str | None:
+        if self._since is None:
+            if not any(text in stdout or text in stderr for text in LOCK_WAIT_TEXTS):
+                return None
+            self._since = time.monotonic()
+            self._notify(
+                f"waiting for the {self._pm} lock held by another process "
+                f"(up to {self._limit:g}s, setting yum_lock_timeout)"
+            )
+        if time.monotonic() - self._since > self._limit:
+            return (
+                f"the {self._pm} lock was held by another process for more than {self._limit:g}s "
+                "(setting yum_lock_timeout); try again when it is free"
+            )
+        return None
 
 
 def _package_error(stdout: str, stderr: str) -> str:
@@ -143,7 +181,8 @@ class Prerequisites:
         if not missing:
             return Check.ok("yum-utils, device-mapper-persistent-data, lvm2 installed")
         return Check.change(
-            f"install {', '.join(missing)}", _install(ctx.facts, missing, ", ".join(missing))
+            f"install {', '.join(missing)}",
+            _install(ctx.facts, ctx.settings, missing, ", ".join(missing)),
         )
 
 
@@ -177,6 +216,7 @@ class SystemUpdate:
                 f"{pm} update -y",
                 unchanged_marker="No packages marked for update",
                 explain=_package_error,
+                watcher=lambda notify: LockWait(pm, ctx.settings.yum_lock_timeout, notify),
             ),
         )
 
@@ -204,7 +244,7 @@ class EnginePackages:
             todo.append(f"{name}-{wanted[name]}")
         if not todo:
             return Check.ok(f"docker-ce {ctx.settings.docker_version} installed")
-        install = _install(ctx.facts, todo, " ".join(todo))
+        install = _install(ctx.facts, ctx.settings, todo, " ".join(todo))
         return Check.change(
             f"install {' '.join(todo)}",
             replace(

@@ -46,6 +46,7 @@ class HostJob:
 
 
 StepCallback = Callable[[str, StepResult], None]
+MessageCallback = Callable[[str], None]
 
 
 def run_host(
@@ -55,10 +56,11 @@ def run_host(
     *,
     log: CommandLogger | None = None,
     on_step: StepCallback | None = None,
+    on_message: MessageCallback | None = None,
 ) -> HostResult:
     """Take one host through the steps.  Every failure becomes a status and a one-line error."""
     started = time.monotonic()
-    recorder = _Recorder(job, on_step)
+    recorder = _Recorder(job, on_step, on_message)
     connection: HostConnection | None = None
     try:
         connection = connector.connect(job.host, log)
@@ -150,7 +152,11 @@ def _apply(
     changed = False
     for action in check.actions:
         result = connection.run(
-            action.command, sudo=action.sudo, timeout=action.timeout, stdin=action.stdin
+            action.command,
+            sudo=action.sudo,
+            timeout=action.timeout,
+            stdin=action.stdin,
+            watch=action.watcher(recorder.notify) if action.watcher else None,
         )
         reason = _shortfall(action, result)
         if reason is not None:
@@ -182,9 +188,12 @@ def _docker_info(connection: HostConnection, settings: Settings) -> DockerInfo:
 class _Recorder:
     """Collects step results for one host and decides the host's final status."""
 
-    def __init__(self, job: HostJob, on_step: StepCallback | None) -> None:
+    def __init__(
+        self, job: HostJob, on_step: StepCallback | None, on_message: MessageCallback | None
+    ) -> None:
         self._job = job
         self._on_step = on_step
+        self._on_message = on_message
         self._steps: list[StepResult] = []
         self._status: Status | None = None
         self._error: str | None = None
@@ -198,6 +207,10 @@ class _Recorder:
         self._steps.append(result)
         if self._on_step is not None:
             self._on_step(self._job.host.name, result)
+
+    def notify(self, text: str) -> None:
+        if self._on_message is not None:
+            self._on_message(f"{self._job.host.name}: {text}")
 
     def fail(self, error: str, status: Status) -> None:
         if self._status is None:

@@ -8,50 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from fleet.cli import main
 from fleet.errors import ExitCode
-from tests.labkit import RunningLab, run
-
-EL9 = {"os": "rocky9", "vars": {"docker_version": "20.10.24", "containerd_version": "1.6.28"}}
-
-
-@pytest.fixture(params=["paramiko", "openssh"])
-def sshd(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def lab(lab_factory, sshd):
-    def start(hosts: int, **overrides: Any) -> RunningLab:
-        spec: dict[str, Any] = {"hosts": hosts, "defaults": {"os": "centos7"}}
-        spec.update(overrides)
-        return lab_factory(spec, sshd)
-
-    return start
-
-
-def fleet(tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any]]:
-    """Run fleet's CLI; return its exit code and the JSON report it wrote."""
-    report = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
-    code = main([*argv, "--plain", "--runs-dir", str(tmp_path / "runs"), "--report", str(report)])
-    return code, json.loads(report.read_text())
-
-
-def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {h["name"]: h for h in report["hosts"]}
-
-
-def on_host(lab: RunningLab, name: str, command: str) -> str:
-    result = run(lab, name, command)
-    return result.stdout.strip()
-
-
-def started_at(lab: RunningLab, name: str) -> str:
-    return on_host(lab, name, "systemctl show -p ActiveEnterTimestamp docker")
+from tests.rollout.helpers import EL9, by_name, fleet, on_host, started_at
 
 
 def test_clean_rollout_of_a_mixed_fleet(lab, tmp_path):
