@@ -356,8 +356,12 @@ def _omission_lines(report: Report) -> list[str]:
 
 def _host_table(hosts: Sequence[HostResult]) -> Table:
     table = Table(title="Hosts", title_justify="left")
-    for header in ("host", "batch", "result", "changed steps", "engine", "cgroup", "storage"):
-        table.add_column(header, no_wrap=header in ("host", "batch", "result"))
+    for header in ("host", "batch", "result"):
+        table.add_column(header, no_wrap=True)
+    # Every step of a fresh host changes: keep that to one line; the JSON has them all.
+    table.add_column("changed steps", no_wrap=True, overflow="ellipsis", max_width=24)
+    for header in ("engine", "cgroup", "storage"):
+        table.add_column(header, no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
     table.add_column("error", overflow="fold", ratio=1)
     for h in hosts:
@@ -366,7 +370,7 @@ def _host_table(hosts: Sequence[HostResult]) -> Table:
             _safe(h.name),
             str(h.batch),
             Text(str(h.status), style=STATUS_STYLE[h.status]),
-            _safe(", ".join(h.changed_steps)),
+            _safe(",".join(h.changed_steps)),
             _safe(docker.server_version if docker else None),
             _safe(docker.cgroup_driver if docker else None),
             _safe(docker.storage_driver if docker else None),

@@ -300,7 +300,7 @@ def test_tables_show_every_column_and_value():
     ):
         assert column in header
     row = next(line for line in text.splitlines() if "node01" in line)
-    for value in ("changed", "packages, daemon_json", "19.03.11", "systemd", "overlay2", "3.2s"):
+    for value in ("changed", "packages,daemon_json", "19.03.11", "systemd", "overlay2", "3.2s"):
         assert value in row
     assert NO_PACKAGE in next(line for line in text.splitlines() if "node03" in line)
     assert "not_run" in next(line for line in text.splitlines() if "node05" in line)
