@@ -16,8 +16,21 @@ from dataclasses import dataclass, field
 from fleet.dockerinfo import DockerInfo, parse_docker_info
 
 EL_IDS = frozenset({"centos", "rhel", "rocky", "almalinux", "ol"})
-ENGINE_PACKAGES = ("containerd.io", "docker-ce", "docker-ce-cli")
-PREREQUISITE_PACKAGES = ("yum-utils", "device-mapper-persistent-data", "lvm2")
+# Every package any back end installs or checks (fleet.steps.packages).
+WATCHED_PACKAGES = (
+    "yum-utils",
+    "device-mapper-persistent-data",
+    "lvm2",
+    "containerd.io",
+    "docker-ce",
+    "docker-ce-cli",
+    "ca-certificates",
+    "curl",
+    "gnupg",
+    "docker.io",
+    "containerd",
+)
+APT_DOCKER_LIST = "/etc/apt/sources.list.d/docker.list"
 DOCKER_REPO_ID = "docker-ce-stable"
 DAEMON_JSON = "/etc/docker/daemon.json"
 DROPIN_DIR = "/etc/systemd/system/docker.service.d"
@@ -36,7 +49,8 @@ class HostFacts:
     os_name: str = ""
     os_like: tuple[str, ...] = ()
     kernel: str = ""
-    package_manager: str | None = None  # "yum" or "dnf"
+    os_codename: str = ""  # VERSION_CODENAME, for apt repositories
+    package_manager: str | None = None  # "yum", "dnf" or "apt"
     uid: int | None = None
     packages: Mapping[str, str | None] = field(default_factory=dict)  # name -> version-release
     docker_repo: bool = False
@@ -62,11 +76,15 @@ class HostFacts:
         return self.os_id in EL_IDS or bool({"rhel", "centos"} & set(self.os_like))
 
     @property
+    def is_debian(self) -> bool:
+        return self.os_id in ("debian", "ubuntu") or "debian" in self.os_like
+
+    @property
     def pretty_os(self) -> str:
         return self.os_name or f"{self.os_id} {self.os_version}".strip() or "unknown OS"
 
 
-def facts_script(packages: Sequence[str] = PREREQUISITE_PACKAGES + ENGINE_PACKAGES) -> str:
+def facts_script(packages: Sequence[str] = WATCHED_PACKAGES) -> str:
     """The shell script whose output :func:`parse_facts` reads.  POSIX sh; never fails early."""
     names = " ".join(packages)
     return f"""
@@ -74,9 +92,12 @@ m() {{ printf '\\n{_MARK}%s\\n' "$1"; }}
 m os_release; cat /etc/os-release 2>/dev/null
 m kernel; uname -r
 m uid; id -u
-m pm; for p in dnf yum; do command -v $p >/dev/null 2>&1 && echo $p; done
+m pm; for p in dnf yum apt-get; do command -v $p >/dev/null 2>&1 && echo $p; done
 m rpm; command -v rpm >/dev/null 2>&1 && rpm -q {names} 2>&1
 m repo; grep -ls '^\\[{DOCKER_REPO_ID}\\]' /etc/yum.repos.d/*.repo 2>/dev/null
+m repo_apt; [ -f {APT_DOCKER_LIST} ] && echo {APT_DOCKER_LIST}
+m dpkg; command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W \\
+  -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>&1
 m daemon_json; [ -f {DAEMON_JSON} ] && base64 < {DAEMON_JSON} | tr -d '\\n'
 m dropin_dir; [ -d {DROPIN_DIR} ] && echo yes
 m dropins; for f in {DROPIN_DIR}/*.conf; do [ -f "$f" ] && printf '%s %s\\n' \
@@ -138,16 +159,19 @@ def parse_facts(text: str) -> HostFacts:
     """Build :class:`HostFacts` from the output of :func:`facts_script`."""
     s = split_sections(text)
     os_release = parse_os_release(s.get("os_release", ""))
+    pm = _package_manager(s.get("pm", "").split(), os_release)
+    apt = pm == "apt"
     return HostFacts(
         os_id=os_release.get("ID", "").lower(),
         os_version=os_release.get("VERSION_ID", ""),
         os_name=os_release.get("PRETTY_NAME", os_release.get("NAME", "")),
         os_like=tuple(os_release.get("ID_LIKE", "").lower().split()),
         kernel=s.get("kernel", "").strip(),
-        package_manager=_package_manager(s.get("pm", "").split(), os_release),
+        os_codename=os_release.get("VERSION_CODENAME", ""),
+        package_manager=pm,
         uid=_int(s.get("uid", "")),
-        packages=parse_rpm_q(s.get("rpm", "")),
-        docker_repo=bool(s.get("repo", "").strip()),
+        packages=parse_dpkg_query(s.get("dpkg", "")) if apt else parse_rpm_q(s.get("rpm", "")),
+        docker_repo=bool(s.get("repo_apt" if apt else "repo", "").strip()),
         daemon_json=_b64(s["daemon_json"]) if s.get("daemon_json", "").strip() else None,
         dropin_dir=s.get("dropin_dir", "").strip() == "yes",
         dropins=_dropins(s.get("dropins", "")),
@@ -192,11 +216,32 @@ def parse_rpm_q(text: str) -> dict[str, str | None]:
 
 
 def _package_manager(found: Sequence[str], os_release: Mapping[str, str]) -> str | None:
-    """dnf from EL8 on (where yum is only its alias), yum on EL7 even if a dnf is lying around."""
+    """dnf from EL8 on (where yum is only its alias), yum on EL7 even if a dnf is lying
+    around, apt where neither exists."""
     major = re.match(r"\d+", os_release.get("VERSION_ID", ""))
     if "dnf" in found and (major is None or int(major.group()) >= 8 or "yum" not in found):
         return "dnf"
-    return "yum" if "yum" in found else None
+    if "yum" in found:
+        return "yum"
+    return "apt" if "apt-get" in found else None
+
+
+def parse_dpkg_query(text: str) -> dict[str, str | None]:
+    """``dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'`` -> versions.
+
+    Only ``ii`` (installed) and ``hi`` (held) count; ``un``/``rc`` are known but absent.
+    """
+    found: dict[str, str | None] = {}
+    for line in text.splitlines():
+        missing = re.search(r"no packages found matching (\S+)", line)
+        if missing:
+            found[missing.group(1)] = None
+            continue
+        parts = line.split()
+        if len(parts) >= 2:
+            installed = len(parts) >= 3 and parts[2][:2] in ("ii", "hi")
+            found[parts[0]] = parts[1] if installed else None
+    return found
 
 
 def _docker_info(sections: Mapping[str, str]) -> DockerInfo | None:

@@ -325,6 +325,10 @@ def render_tables(report: Report, console: Console, *, full: bool = False) -> No
     if compact:
         for line in _omission_lines(report):
             console.print(Text(line, style="dim"))
+    for heading, diff in plan_groups(report):
+        console.print(Text(heading, style="bold"))
+        if diff:
+            console.print(Text(diff.rstrip("\n"), style="dim"))
     console.print(_recap_table(report))
     causes = group_causes(report)
     if causes:
@@ -450,12 +454,35 @@ def host_line(host: HostResult) -> str:
     return f"{line} {_fields(error=host.error)}" if host.error else line
 
 
+def plan_groups(report: Report) -> list[tuple[str, str]]:
+    """For ``fleet plan``: what would change, hosts with identical plans folded together.
+
+    Returns ``(heading, diff)`` pairs; a 500-host fleet that needs the same change
+    everywhere reads as one heading and one daemon.json diff.
+    """
+    if report.command != "plan":
+        return []
+    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    for host in report.hosts:
+        planned = tuple(s.message for s in host.steps if s.status is Status.CHANGED)
+        if planned:
+            diff = "".join(s.diff for s in host.steps if s.diff)
+            groups.setdefault((planned, diff), []).append(host.name)
+    return [
+        (f"{fold_names(names)}: {'; '.join(planned)}", diff)
+        for (planned, diff), names in groups.items()
+    ]
+
+
 def plain_lines(report: Report, *, full: bool = True) -> list[str]:
     """The report as grep-friendly lines (see :func:`render_plain`)."""
     hosts = report.hosts if full else [h for h in report.hosts if not h.compliant]
     lines = [host_line(h) for h in hosts]
     if not full:
         lines.append("OMIT " + _fields(compliant=sum(1 for h in report.hosts if h.compliant)))
+    for heading, diff in plan_groups(report):
+        lines.append("PLAN " + heading)
+        lines += ["DIFF " + line for line in diff.rstrip("\n").splitlines()]
     names = [status.value for status in Status]
     for batch in _batch_numbers(report):
         counts = _counts(report, batch)

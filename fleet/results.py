@@ -110,6 +110,7 @@ class Report:
                             "status": s.status.value,
                             "duration_s": round(s.duration_s, 3),
                             "message": s.message,
+                            **({"diff": s.diff} if s.diff else {}),
                         }
                         for s in h.steps
                     ],

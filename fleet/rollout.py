@@ -66,7 +66,8 @@ def run_rollout(
             results = job.run(batch)
             state.add(results)
             events.batch_finished(number, _counts(results))
-            _maybe_halt(state, options, events)
+            if number < len(batches):  # after the last batch there is nothing left to halt
+                _maybe_halt(state, options, events)
     finally:
         connector.close()
     order = {h.name: i for i, h in enumerate(hosts)}

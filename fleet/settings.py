@@ -35,6 +35,7 @@ class Settings:
     docker_version: str = "19.03.11"
     containerd_version: str = "1.2.13"
     repo_url: str = DOCKER_CE_REPO
+    package_source: str = "docker"  # "docker": Docker's docker-ce packages; "distro": docker.io
     system_update: bool = False
     cgroup_driver: str = "systemd"
     storage_driver: str = "overlay2"
@@ -93,6 +94,13 @@ def _version(raw: Any) -> str:
     return _text(raw)
 
 
+def _package_source(raw: Any) -> str:
+    text = _text(raw)
+    if text not in ("docker", "distro"):
+        raise ValueError(f"expected docker or distro, got {text!r}")
+    return text
+
+
 def _boolean(raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
@@ -141,6 +149,12 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
         SettingSpec("containerd_version", "containerd.io version to pin", _version),
         SettingSpec(
             "repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text
+        ),
+        SettingSpec(
+            "package_source",
+            "docker: Docker's docker-ce packages and repository; distro: the distribution's own "
+            "engine (docker.io on Debian/Ubuntu)",
+            _package_source,
         ),
         SettingSpec(
             "system_update",

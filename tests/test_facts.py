@@ -120,3 +120,20 @@ def test_package_manager_follows_the_os_release():
     assert _package_manager(["yum"], {"VERSION_ID": "9.3"}) == "yum"
     assert _package_manager(["dnf"], {"VERSION_ID": "9.3"}) == "dnf"
     assert _package_manager([], {"VERSION_ID": "7"}) is None
+    assert _package_manager(["apt-get"], {"VERSION_ID": "12"}) == "apt"
+    assert _package_manager(["yum", "apt-get"], {"VERSION_ID": "7"}) == "yum"
+
+
+def test_dpkg_query_counts_only_installed_packages():
+    from fleet.facts import parse_dpkg_query
+
+    text = (
+        "docker.io 20.10.24+dfsg1-1+b3 ii \n"
+        "containerd 1.6.20~ds1-1+b1 un \n"
+        "dpkg-query: no packages found matching docker-ce\n"
+    )
+    assert parse_dpkg_query(text) == {
+        "docker.io": "20.10.24+dfsg1-1+b3",
+        "containerd": None,
+        "docker-ce": None,
+    }

@@ -732,3 +732,24 @@ def test_rich_progress_counts_events_from_many_workers():
     assert view.export_text().startswith("1000/1000 hosts done, 0 failed or unreachable, 0 running")
     assert "\x1b[?25h" in buffer.getvalue()  # the cursor is shown again after close
     assert warnings == []
+
+
+def test_plan_groups_hosts_with_the_same_changes_and_shows_the_diff():
+    diff = "--- /dev/null\n+++ /etc/docker/daemon.json\n@@ -0,0 +1 @@\n+{}\n"
+    steps = (
+        StepResult("daemon_json", Status.CHANGED, 0.1, "would write /etc/docker/daemon.json", diff),
+        StepResult("service", Status.OK, 0.1, "docker active and enabled"),
+    )
+    hosts = tuple(
+        HostResult(f"node{i:02d}", f"10.0.0.{i}", 1, Status.CHANGED, steps) for i in range(1, 4)
+    )
+    report = Report(command="plan", hosts=hosts, batches=1)
+    from fleet.report import plain_lines
+
+    lines = plain_lines(report)
+    assert "PLAN node[01:03]: would write /etc/docker/daemon.json" in lines
+    assert "DIFF +++ /etc/docker/daemon.json" in lines
+    console = Console(record=True, width=120)
+    render_tables(report, console)
+    assert "node[01:03]: would write /etc/docker/daemon.json" in console.export_text()
+    assert report.to_dict()["hosts"][0]["steps"][0]["diff"] == diff

@@ -96,7 +96,9 @@ def test_a_converged_host_needs_nothing(step):
 def test_fresh_host_installs_only_the_missing_prerequisites():
     check = Prerequisites().check(ctx(FRESH))
     assert check.verdict is Verdict.CHANGE
-    assert check.actions[0].command == "yum install -y yum-utils device-mapper-persistent-data"
+    assert check.actions[0].command.startswith(
+        "yum install -y yum-utils device-mapper-persistent-data && "
+    )
 
 
 def test_engine_versions_are_pinned_from_settings():
@@ -111,13 +113,13 @@ def test_engine_install_is_confirmed_with_rpm():
     # yum on EL7 exits 0 after skipping a name it cannot find; rpm tells the truth.
     action = EnginePackages().check(ctx(FRESH)).actions[0]
     skipped = (
-        "No package docker-ce-19.03.11 available.\nComplete!\n@@fleet:rpm\n"
+        "No package docker-ce-19.03.11 available.\nComplete!\n@@fleet:installed\n"
         "containerd.io-1.2.13-3.2.el7.x86_64\npackage docker-ce is not installed\n"
         "package docker-ce-cli is not installed\n"
     )
     assert action.confirm(skipped, "") == "No package docker-ce-19.03.11 available."
     done = (
-        "Complete!\n@@fleet:rpm\ncontainerd.io-1.2.13-3.2.el7.x86_64\n"
+        "Complete!\n@@fleet:installed\ncontainerd.io-1.2.13-3.2.el7.x86_64\n"
         "docker-ce-19.03.11-3.el7.x86_64\ndocker-ce-cli-19.03.11-3.el7.x86_64\n"
     )
     assert action.confirm(done, "") is None
@@ -198,7 +200,8 @@ def test_restart_only_after_a_change_or_when_down():
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        ({"os_id": "ubuntu", "os_version": "22.04", "os_name": "Ubuntu 22.04"}, "unsupported OS"),
+        ({"os_id": "sles", "os_version": "15", "os_name": "SLES 15"}, "unsupported OS"),
+        ({"os_id": "debian", "os_version": "9", "os_name": "Debian 9"}, "unsupported OS"),
         ({"uid": 1000}, "sudo"),
         ({"kernel": "3.10.0-327.el7.x86_64"}, "too old for overlay2"),
         ({"xfs_ftype": 0}, "ftype=0"),
@@ -221,3 +224,65 @@ def test_preflight_refuses_a_live_node_unless_forced():
     )
     assert Preflight().check(ctx(live)).verdict is Verdict.REFUSE
     assert Preflight().check(ctx(live, force=True)).verdict is Verdict.OK
+
+
+DEBIAN = replace(
+    FRESH,
+    os_id="debian",
+    os_version="12",
+    os_name="Debian GNU/Linux 12 (bookworm)",
+    os_codename="bookworm",
+    kernel="6.1.0-18-amd64",
+    package_manager="apt",
+    packages={"ca-certificates": "20230311", "curl": None, "gnupg": None},
+    var_lib_docker_fs="ext4",
+    xfs_ftype=None,
+)
+
+
+def test_debian_with_dockers_repository():
+    assert Preflight().check(ctx(DEBIAN)).verdict is Verdict.OK
+    prerequisites = Prerequisites().check(ctx(DEBIAN)).actions[0].command
+    assert "apt-get install -y -q $p" in prerequisites and 'p="$p curl"' in prerequisites
+    repo = Repository().check(ctx(DEBIAN)).actions[0].command
+    assert "https://download.docker.com/linux/debian bookworm stable" in repo
+    assert "/etc/apt/sources.list.d/docker.list" in repo
+    engine = (
+        EnginePackages().check(ctx(DEBIAN, settings=Settings(docker_version="20.10.24"))).actions[0]
+    )
+    assert "apt-cache madison docker-ce " in engine.command
+    assert "E: Version '20.10.24' for 'docker-ce' was not found" in engine.command
+
+
+def test_debian_with_the_distributions_engine():
+    settings = Settings(
+        package_source="distro", docker_version="20.10.24", containerd_version="1.6.20"
+    )
+    assert Repository().check(ctx(DEBIAN, settings=settings)).verdict is Verdict.SKIP
+    assert Prerequisites().check(ctx(DEBIAN, settings=settings)).verdict is Verdict.SKIP
+    engine = EnginePackages().check(ctx(DEBIAN, settings=settings)).actions[0]
+    assert engine.description == "install containerd-1.6.20 docker.io-20.10.24"
+    done = "@@fleet:installed\ncontainerd 1.6.20~ds1-1+b1 ii \ndocker.io 20.10.24+dfsg1-1+b3 ii \n"
+    assert engine.confirm(done, "") is None
+    gone = "E: Version '20.10.24' for 'docker.io' was not found\n@@fleet:installed\ndocker.io 20.10.24+dfsg1-1+b3 un \n"
+    assert engine.confirm(gone, "") is not None
+    installed = replace(
+        DEBIAN, packages={"containerd": "1.6.20~ds1-1+b1", "docker.io": "20.10.24+dfsg1-1+b3"}
+    )
+    assert EnginePackages().check(ctx(installed, settings=settings)).verdict is Verdict.OK
+
+
+def test_distro_packages_are_refused_on_el():
+    settings = Settings(package_source="distro")
+    assert EnginePackages().check(ctx(FRESH, settings=settings)).verdict is Verdict.FAIL
+
+
+def test_an_engine_running_another_driver_is_restarted_even_if_the_file_is_right():
+    stale = replace(
+        CONVERGED,
+        docker_info=DockerInfo(
+            server_version="19.03.11", cgroup_driver="cgroupfs", storage_driver="overlay2"
+        ),
+    )
+    check = Service().check(ctx(stale))
+    assert [a.description for a in check.actions] == ["restart docker"]

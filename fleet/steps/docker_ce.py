@@ -9,27 +9,18 @@ host's facts first and asks for commands only when something is missing.
 
 from __future__ import annotations
 
-import shlex
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from fleet import daemonjson
-from fleet.facts import (
-    DAEMON_JSON,
-    DROPIN_DIR,
-    ENGINE_PACKAGES,
-    PREREQUISITE_PACKAGES,
-    HostFacts,
-    parse_rpm_q,
-)
-from fleet.settings import Settings
+from fleet.facts import DAEMON_JSON, DROPIN_DIR, HostFacts
 from fleet.steps.base import Action, Check, Step, StepContext
+from fleet.steps.packages import backend_for, same_version, version_key
 
 BACKUP = DAEMON_JSON + ".fleet-backup"
 CREATED_MARK = DAEMON_JSON + ".fleet-created"
 RESTART_CHANGES = frozenset({"engine_packages", "daemon_json", "system_update"})
 SUPPORTED_EL = range(7, 10)
+SUPPORTED_DEBIAN = {"debian": 10, "ubuntu": 18}
 
 
 def _version_key(text: str) -> tuple[int, ...]:
@@ -70,10 +61,16 @@ class Preflight:
 
     @staticmethod
     def _os(facts: HostFacts) -> str | None:
-        if not facts.is_el or facts.os_major not in SUPPORTED_EL:
-            return f"unsupported OS {facts.pretty_os!r}: fleet supports CentOS/RHEL/Rocky/Alma 7-9"
+        supported = (facts.is_el and facts.os_major in SUPPORTED_EL) or (
+            facts.is_debian and (facts.os_major or 0) >= SUPPORTED_DEBIAN.get(facts.os_id, 10)
+        )
+        if not supported:
+            return (
+                f"unsupported OS {facts.pretty_os!r}: fleet supports CentOS/RHEL/Rocky/Alma 7-9, "
+                "Debian 10+ and Ubuntu 18.04+"
+            )
         if facts.package_manager is None:
-            return "neither yum nor dnf found on the host"
+            return "no package manager (yum, dnf or apt-get) found on the host"
         return None
 
     @staticmethod
@@ -115,75 +112,19 @@ class Preflight:
         return None
 
 
-def _install(facts: HostFacts, settings: Settings, packages: list[str], what: str) -> Action:
-    pm = facts.package_manager or "yum"
-    return Action(
-        f"install {what}",
-        f"{pm} install -y {' '.join(shlex.quote(p) for p in packages)}",
-        explain=_package_error,
-        watcher=lambda notify: LockWait(pm, settings.yum_lock_timeout, notify),
-    )
-
-
-LOCK_WAIT_TEXTS = (
-    "Another app is currently holding the yum lock",  # yum 3 (EL7)
-    "Waiting for process with pid",  # dnf (EL8+)
-)
-
-
-class LockWait:
-    """Tell the user when yum/dnf waits for another process's lock, and bound that wait.
-
-    yum itself waits forever; a rollout must not, so after ``limit`` seconds of
-    waiting the command is aborted with a reason naming the lock.
-    """
-
-    def __init__(self, pm: str, limit: float, notify: Callable[[str], None]) -> None:
-        self._pm, self._limit, self._notify = pm, limit, notify
-        self._since: float | None = None
-
-    def __call__(self, stdout: str, stderr: str) -> str | None:
-        if self._since is None:
-            if not any(text in stdout or text in stderr for text in LOCK_WAIT_TEXTS):
-                return None
-            self._since = time.monotonic()
-            self._notify(
-                f"waiting for the {self._pm} lock held by another process "
-                f"(up to {self._limit:g}s, setting yum_lock_timeout)"
-            )
-        if time.monotonic() - self._since > self._limit:
-            return (
-                f"the {self._pm} lock was held by another process for more than {self._limit:g}s "
-                "(setting yum_lock_timeout); try again when it is free"
-            )
-        return None
-
-
-def _package_error(stdout: str, stderr: str) -> str:
-    """yum and dnf put the useful line in different places; prefer their own wording."""
-    lines = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
-    for marker in ("No package", "No match for argument", "Unable to find a match", "Cannot find"):
-        for line in lines:
-            if marker in line:
-                return line
-    errors = [ln for ln in lines if ln.startswith(("Error", "ERROR", "One of the configured"))]
-    if errors:
-        return errors[0]
-    return lines[-1] if lines else "package manager failed"
-
-
 @dataclass(frozen=True)
 class Prerequisites:
     name: str = "prerequisites"
 
     def check(self, ctx: StepContext) -> Check:
-        missing = [p for p in PREREQUISITE_PACKAGES if not ctx.facts.packages.get(p)]
+        backend = backend_for(ctx.facts, ctx.settings)
+        if backend is None or not backend.prerequisites:
+            return Check.skip("no prerequisite packages for this package source")
+        missing = [p for p in backend.prerequisites if not ctx.facts.packages.get(p)]
         if not missing:
-            return Check.ok("yum-utils, device-mapper-persistent-data, lvm2 installed")
-        return Check.change(
-            f"install {', '.join(missing)}",
-            _install(ctx.facts, ctx.settings, missing, ", ".join(missing)),
-        )
+            return Check.ok(f"{', '.join(backend.prerequisites)} installed")
+        action = backend.install(dict.fromkeys(missing), ctx.settings)
+        return Check.change(f"install {', '.join(missing)}", action)
 
 
 @dataclass(frozen=True)
@@ -191,14 +132,13 @@ class Repository:
     name: str = "repository"
 
     def check(self, ctx: StepContext) -> Check:
+        backend = backend_for(ctx.facts, ctx.settings)
+        if backend is None or not backend.repository_needed:
+            return Check.skip("the distribution's own repositories are used")
         if ctx.facts.docker_repo:
             return Check.ok("docker-ce repository configured")
-        url = ctx.settings.repo_url
-        tool = "dnf config-manager" if ctx.facts.package_manager == "dnf" else "yum-config-manager"
-        return Check.change(
-            f"add repository {url}",
-            Action(f"add repository {url}", f"{tool} --add-repo {shlex.quote(url)}"),
-        )
+        action = backend.add_repository(ctx.facts, ctx.settings)
+        return Check.change(action.description, action)
 
 
 @dataclass(frozen=True)
@@ -206,19 +146,10 @@ class SystemUpdate:
     name: str = "system_update"
 
     def check(self, ctx: StepContext) -> Check:
-        if not ctx.settings.system_update:
+        backend = backend_for(ctx.facts, ctx.settings)
+        if not ctx.settings.system_update or backend is None:
             return Check.skip("whole-system update not requested (system_update: false)")
-        pm = ctx.facts.package_manager or "yum"
-        return Check.change(
-            "update all packages",
-            Action(
-                "update all packages",
-                f"{pm} update -y",
-                unchanged_marker="No packages marked for update",
-                explain=_package_error,
-                watcher=lambda notify: LockWait(pm, ctx.settings.yum_lock_timeout, notify),
-            ),
-        )
+        return Check.change("update all packages", backend.update(ctx.settings))
 
 
 @dataclass(frozen=True)
@@ -226,60 +157,27 @@ class EnginePackages:
     name: str = "engine_packages"
 
     def check(self, ctx: StepContext) -> Check:
-        wanted = {
-            "containerd.io": ctx.settings.containerd_version,
-            "docker-ce": ctx.settings.docker_version,
-            "docker-ce-cli": ctx.settings.docker_version,
-        }
-        todo: list[str] = []
-        for name in ENGINE_PACKAGES:
+        backend = backend_for(ctx.facts, ctx.settings)
+        if backend is None:
+            return Check.fail(
+                f"package_source {ctx.settings.package_source} is not available on "
+                f"{ctx.facts.pretty_os}; use package_source docker"
+            )
+        todo: dict[str, str | None] = {}
+        for name, version in backend.engine(ctx.settings).items():
             installed = ctx.facts.packages.get(name)
-            if installed and _same_version(installed, wanted[name]):
+            if installed and same_version(installed, version):
                 continue
-            if installed and _version_key(installed) > _version_key(wanted[name]):
+            if installed and version_key(installed) > version_key(version):
                 return Check.fail(
-                    f"{name} {installed} is newer than the pinned {wanted[name]}; fleet does not "
-                    f"downgrade engines: set {_setting_for(name)} to the installed version"
+                    f"{name} {installed} is newer than the pinned {version}; fleet does not "
+                    f"downgrade engines: set {backend.engine_names[name]} to the installed version"
                 )
-            todo.append(f"{name}-{wanted[name]}")
+            todo[name] = version
         if not todo:
-            return Check.ok(f"docker-ce {ctx.settings.docker_version} installed")
-        install = _install(ctx.facts, ctx.settings, todo, " ".join(todo))
-        return Check.change(
-            f"install {' '.join(todo)}",
-            replace(
-                install,
-                command=f"{install.command} && echo {RPM_MARK} && rpm -q {' '.join(ENGINE_PACKAGES)}",
-                confirm=lambda out, err: _missing_after_install(out, err, wanted),
-            ),
-        )
-
-
-RPM_MARK = "@@fleet:rpm"
-
-
-def _missing_after_install(stdout: str, stderr: str, wanted: dict[str, str]) -> str | None:
-    """yum on EL7 exits 0 when it skipped a name it could not find: check what rpm says."""
-    installed = parse_rpm_q(stdout.partition(RPM_MARK)[2])
-    missing = [
-        f"{name}-{version}"
-        for name, version in wanted.items()
-        if not _same_version(installed.get(name) or "", version)
-    ]
-    if not missing:
-        return None
-    said = _package_error(stdout.partition(RPM_MARK)[0], stderr)
-    if "No package" in said or "No match" in said:
-        return said
-    return f"{', '.join(missing)} not installed after the package install ({said})"
-
-
-def _same_version(installed: str, wanted: str) -> bool:
-    return installed == wanted or installed.split("-")[0] == wanted.split("-")[0]
-
-
-def _setting_for(package: str) -> str:
-    return "containerd_version" if package == "containerd.io" else "docker_version"
+            return Check.ok(f"engine {ctx.settings.docker_version} installed")
+        action = backend.install(todo, ctx.settings)
+        return Check.change(action.description, action)
 
 
 @dataclass(frozen=True)
@@ -371,7 +269,7 @@ class Service:
 
     def check(self, ctx: StepContext) -> Check:
         actions = []
-        if ctx.changed & RESTART_CHANGES or ctx.facts.docker_active != "active":
+        if ctx.changed & RESTART_CHANGES or _engine_needs_restart(ctx):
             rollback = "daemon_json" in ctx.changed
             actions.append(
                 Action(
@@ -385,6 +283,19 @@ class Service:
         if not actions:
             return Check.ok("docker active and enabled")
         return Check.change(", ".join(a.description for a in actions), *actions)
+
+
+def _engine_needs_restart(ctx: StepContext) -> bool:
+    """Down, or running with drivers other than required (a config never applied)."""
+    if ctx.facts.docker_active != "active":
+        return True
+    info = ctx.facts.docker_info
+    if info is None or not info.has_server_facts:
+        return False
+    return (info.cgroup_driver, info.storage_driver) != (
+        ctx.settings.cgroup_driver,
+        ctx.settings.storage_driver,
+    )
 
 
 def _restart(rollback: bool) -> str:

@@ -68,7 +68,7 @@ def _with_extra_host(text: str, name: str, address: str) -> str:
 def test_authentication_refused_fails_with_one_line(lab, tmp_path):
     lab = lab(1, defaults={"os": "centos7", "faults": {"auth": "refused"}})
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert report["hosts"][0]["status"] == "failed"
     assert fail_line(report).startswith("authentication refused for node01")
 
@@ -78,7 +78,7 @@ def test_wrong_sudo_password_fails_and_is_never_shown(lab, tmp_path, monkeypatch
     for name in lab.become_env():
         monkeypatch.setenv(name, "wrong-" + PASSWORD[::-1])
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert "refused the password" in fail_line(report)
     out = capsys.readouterr()
     texts = [out.out, out.err, json.dumps(report)]
@@ -92,7 +92,7 @@ def test_unknown_host_key_is_refused_unless_accepted(lab, tmp_path):
     original = known.read_text()
     known.write_text("")
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     error = fail_line(report)
     assert "unknown host key" in error and "SHA256:" in error and "--accept-new-host-keys" in error
     code, report = fleet(tmp_path, "plan", "-i", str(lab.inventory), "--accept-new-host-keys")
@@ -108,7 +108,7 @@ def test_changed_host_key_is_always_refused(lab, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     known.write_text(f"{entry} {' '.join(key.with_suffix('.pub').read_text().split()[:2])}\n")
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory), "--accept-new-host-keys")
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     error = fail_line(report)
     assert "CHANGED" in error and "ssh-keygen -R" in error
 
@@ -126,7 +126,7 @@ def test_a_hanging_command_times_out_and_the_rollout_goes_on(lab, tmp_path):
 def test_a_dropped_connection_fails_the_host_and_a_rerun_converges(lab, tmp_path):
     lab = lab(1, defaults={"os": "centos7", "faults": {"drop": "yum install"}})
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert "dropped" in fail_line(report) or "lost" in fail_line(report)
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
     assert code == ExitCode.OK
@@ -143,14 +143,14 @@ def test_yum_lock_is_waited_for_and_said(lab, tmp_path, capsys):
 def test_yum_lock_wait_is_bounded(lab, tmp_path):
     lab = lab(1, defaults={"os": "centos7", "faults": {"yum_lock": 600}})
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory), "--yum-lock-timeout", "1")
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert "lock was held by another process for more than 1s" in fail_line(report)
 
 
 def test_repository_down_fails_with_yums_own_message(lab, tmp_path):
     lab = lab(1, defaults={"os": "centos7", "faults": {"repo_down": True}})
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     error = fail_line(report)
     assert "docker-ce" in error or "repo" in error.lower() or "Cannot" in error, error
 
@@ -264,7 +264,7 @@ def test_two_runs_on_one_host_never_interleave(lab, tmp_path):
     first = _start_fleet(tmp_path, "rollout", "-i", str(lab.inventory))
     _wait_for_line(first, "STEP node01 step=preflight")  # facts gathered: the host lock is held
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory), "--lock-wait", "1")
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert "another fleet run is changing this host" in fail_line(report)
     first.communicate(timeout=300)
     assert first.returncode == ExitCode.OK

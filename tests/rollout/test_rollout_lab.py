@@ -103,7 +103,7 @@ def test_an_engine_still_on_cgroupfs_after_the_steps_fails_the_host(lab, tmp_pat
         },
     )
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     host = report["hosts"][0]
     assert host["status"] == "failed"
     assert host["docker"]["cgroup_driver"] == "cgroupfs"
@@ -188,6 +188,6 @@ def test_sudo_password_missing_fails_with_one_line(lab, tmp_path, monkeypatch):
     for name in lab.become_env():
         monkeypatch.delenv(name, raising=False)
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
-    assert code == ExitCode.HALTED
+    assert code == ExitCode.HOST_FAILURES
     assert report["hosts"][0]["status"] == "failed"
     assert "needs a password" in report["hosts"][0]["error"]
