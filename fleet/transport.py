@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import select
 import shlex
 import socket
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import paramiko
 from fabric import Config, Connection
@@ -40,6 +42,8 @@ SUDO_NEEDS_PASSWORD = "a password is required"
 SUDO_BAD_PASSWORD = "incorrect password attempt"
 SUDO_RETRY = "Sorry, try again"
 _READ_SIZE = 65536
+BUSY_RETRIES = 4
+BUSY_BACKOFF_S = 0.25
 
 
 class TransportError(Exception):
@@ -54,6 +58,11 @@ class TransportError(Exception):
 
 class Unreachable(TransportError):
     status = "unreachable"
+
+
+class ServerBusy(Unreachable):
+    """The server closed the connection before its banner, at once: sshd's MaxStartups
+    (or a connection-rate limit) turning new connections away.  Worth retrying."""
 
 
 class AuthenticationFailed(TransportError):
@@ -169,24 +178,45 @@ class Connector:
         self._known: dict[Path, _KnownHosts] = {}
         self._pkeys: dict[str, paramiko.PKey | None] = {}
         self._gateways: dict[tuple[str, str | None, str | None], Connection] = {}
-        self._config = self._fabric_config()
+        self._overrides = {"timeouts": {"connect": self.options.connect_timeout}}
+        self._ssh_config = self._parse_ssh_config()
 
-    def _fabric_config(self) -> Config:
-        overrides = {
-            "load_ssh_configs": True,
-            "timeouts": {"connect": self.options.connect_timeout},
-        }
+    def _parse_ssh_config(self) -> paramiko.SSHConfig:
+        """Read ~/.ssh/config and /etc/ssh/ssh_config (or --ssh-config) once per run."""
+        overrides: dict[str, object] = {"load_ssh_configs": True}
         if self.options.ssh_config:
             overrides["ssh_config_path"] = self.options.ssh_config
         config = Config(overrides=overrides)
         config.load_ssh_config()
-        return config
+        return config.base_ssh_config
+
+    def _fabric_config(self) -> Config:
+        """A Config of the connection's own: Fabric's Connection writes into its config
+        (connect_kwargs, inline_ssh_env), so one shared Config races between threads.
+        ``lazy`` skips re-reading config files; the parsed ssh_config is shared."""
+        return Config(overrides=self._overrides, ssh_config=self._ssh_config, lazy=True)
 
     def connect(self, host: Host, log: CommandLogger | None = None) -> HostConnection:
-        """Open the host's one connection; raise a :class:`TransportError` if that fails."""
-        connection = self._fabric_connection(host, host.address, host.port, host.user)
-        connection = HostConnection(host, connection, self.options, log)
-        connection.open(self._known_hosts(host), self._gateway(host))
+        """Open the host's one connection; raise a :class:`TransportError` if that fails.
+
+        A server that turns new connections away at once (sshd's MaxStartups when many
+        hosts share one sshd, or a bastion) is retried with jittered exponential backoff.
+        """
+        for attempt in range(BUSY_RETRIES):
+            try:
+                return self._connect_once(host, log)
+            except ServerBusy:
+                time.sleep(BUSY_BACKOFF_S * 2**attempt * (0.5 + random.random()))
+        return self._connect_once(host, log)
+
+    def _connect_once(self, host: Host, log: CommandLogger | None) -> HostConnection:
+        fabric = self._fabric_connection(host, host.address, host.port, host.user)
+        connection = HostConnection(host, fabric, self.options, log)
+        try:
+            connection.open(self._known_hosts(host), self._gateway(host))
+        except TransportError:
+            connection.close()
+            raise
         return connection
 
     def close(self) -> None:
@@ -233,7 +263,7 @@ class Connector:
             host=address,
             user=user,
             port=port,
-            config=self._config,
+            config=self._fabric_config(),
             connect_timeout=self.options.connect_timeout,
             connect_kwargs=connect_kwargs,
         )
@@ -273,6 +303,7 @@ def _secure(client: paramiko.SSHClient, known: _KnownHosts, accept_new: bool) ->
 
 def _open(connection: Connection, label: str, timeout: float) -> None:
     """Open a Fabric connection, turning every failure into a one-line TransportError."""
+    started = time.monotonic()
     try:
         connection.open()
     except TransportError:
@@ -296,14 +327,18 @@ def _open(connection: Connection, label: str, timeout: float) -> None:
         # A banner timeout surfaces either as such or, when it happened in paramiko's
         # transport thread, as "No existing session" on the next call.
         if "banner" in str(exc) or "No existing session" in str(exc):
-            raise Unreachable(
-                f"{label} accepted TCP but sent no SSH banner within {timeout:g}s"
-            ) from None
+            _no_banner(label, timeout, started)
         raise Unreachable(f"SSH handshake with {label} failed: {exc}") from None
+    except (EOFError, ConnectionResetError):
+        _no_banner(label, timeout, started)
     except OSError as exc:
         raise Unreachable(f"cannot connect to {label}: {exc.strerror or exc}") from None
-    except EOFError:
-        raise Unreachable(f"{label} closed the connection during the handshake") from None
+
+
+def _no_banner(label: str, timeout: float, started: float) -> NoReturn:
+    if time.monotonic() - started < timeout / 2:
+        raise ServerBusy(f"{label} closed the connection before the SSH banner (server busy)")
+    raise Unreachable(f"{label} accepted TCP but sent no SSH banner within {timeout:g}s")
 
 
 class HostConnection:
