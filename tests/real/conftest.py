@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.real.realhosts import (
-    LOGIN_USER,
     RUN_DIR,
     RUN_LOCK,
     SESSION_NETWORK,
@@ -37,6 +36,8 @@ REPO = Path(__file__).resolve().parents[2]
 # real1-3 the full rollout, real4 the cgroupfs flip, real5 the broken engine with
 # real6 as the later batch that must not run, real7 the CentOS front-ends alone.
 HOST_NAMES = ("real1", "real2", "real3", "real4", "real5", "real6", "real7")
+# Plain Debian hosts for fleet's apt back end: deb1-2 the rollouts, deb3 the missing pin.
+NATIVE_HOST_NAMES = ("deb1", "deb2", "deb3")
 # What the cached engine packages are (Debian bookworm's docker.io and containerd).
 DOCKER_VERSION = "20.10.24"
 CONTAINERD_VERSION = "1.6.20"
@@ -49,9 +50,10 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"real-host tier skipped: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_fleet(pytestconfig: pytest.Config) -> Iterator[RealFleet]:
-    """Seven booted hosts for the whole session; torn down, and checked gone, at its end."""
+    """Ten booted hosts for this directory's tests; torn down, and checked gone, after the
+    last of them (not at the end of the whole session: other tests need not share the CPU)."""
     if os.environ.get("FLEET_REAL") == "off":
         pytest.skip("real-host tier skipped: FLEET_REAL=off")
     problem = machine_problem()
@@ -64,10 +66,11 @@ def real_fleet(pytestconfig: pytest.Config) -> Iterator[RealFleet]:
             clear_stale(SESSION_NETWORK, base)
             fleet = RealFleet(SESSION_NETWORK, ensure_rootfs(log=say), base)
             try:
-                fleet.boot(HOST_NAMES, log=say)
+                fleet.boot((*HOST_NAMES, *NATIVE_HOST_NAMES), log=say, native=NATIVE_HOST_NAMES)
                 yield fleet
             finally:
                 problems = fleet.teardown()
+                say(f"stopped and removed {len(fleet.hosts)} real hosts")
             assert not problems, f"teardown left traces behind: {problems}"
     except Unavailable as exc:
         _unavailable(str(exc))
@@ -103,15 +106,15 @@ class FleetRun:
         return f"exit {self.exit_code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def run_fleet(
     real_fleet: RealFleet, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., FleetRun]:
     """``run_fleet(command, hosts, *flags)``: fleet's CLI as a subprocess, as users run it."""
 
-    def run(command: str, hosts: Sequence[str], *flags: str, user: str = LOGIN_USER) -> FleetRun:
+    def run(command: str, hosts: Sequence[str], *flags: str) -> FleetRun:
         folder = tmp_path_factory.mktemp(f"fleet-{command}")
-        inventory = real_fleet.write_inventory(folder / "inventory.yml", hosts, user)
+        inventory = real_fleet.write_inventory(folder / "inventory.yml", hosts)
         report = folder / "report.json"
         args = [sys.executable, "-m", "fleet", command, "-i", str(inventory)]
         args += ["--docker-version", DOCKER_VERSION, "--containerd-version", CONTAINERD_VERSION]

@@ -11,6 +11,11 @@ machine's own apt configuration names, and cached under
 ``/var/cache/fleet-real``.  The engine packages are only downloaded into it
 (``/var/lib/fleet-real/debs``): installing them is the rollout's job.
 
+Hosts booted as ``native`` keep Debian's own identity instead (no front-ends,
+Debian's ``/etc/os-release``), so that fleet takes its apt back end; their only
+apt source is that package cache, made a flat repository with
+``dpkg-scanpackages`` (:func:`ensure_local_repository`).
+
 Why the unusual details:
 
 - ``SYSTEMD_NSPAWN_API_VFS_WRITABLE=network``: nspawn 252 mounts ``/proc/sys``
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import hashlib
 import os
 import re
@@ -35,8 +41,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import TextIO
 
@@ -57,6 +64,10 @@ DEB_CACHE = "var/lib/fleet-real/debs"
 SHIMS = Path(__file__).resolve().parent / "shims"
 SHIM_TOOLS = ("yum", "yum-config-manager", "rpm")
 SHIM_LIBRARY = "rpmcompat.sh"
+# A native host's one apt source: the package cache as a flat repository.  Unsigned
+# (the index is made on this machine from files it downloaded), hence trusted=yes.
+LOCAL_REPOSITORY_SOURCE = f"deb [trusted=yes] file:/{DEB_CACHE} ./\n"
+LOCAL_REPOSITORY_INDEX = ("Packages", "Packages.gz", "Release")
 LOGIN_USER = "centos"
 LOGIN_UID = 1000
 
@@ -114,6 +125,7 @@ def machine_problem() -> str | None:
         ("ip", "iproute2"),
         ("ssh", "openssh-client"),
         ("ssh-keygen", "openssh-client"),
+        ("dpkg-scanpackages", "dpkg-dev"),
     ):
         if shutil.which(tool) is None:
             return (
@@ -121,13 +133,23 @@ def machine_problem() -> str | None:
             )
     if "overlay" not in Path("/proc/filesystems").read_text():
         return "the kernel has no overlayfs (each host's root is an overlay of the cached one)"
-    if not Path("/run/dbus/system_bus_socket").is_socket():
-        return "no system D-Bus (systemd-nspawn needs one): run .ci/prepare-real-hosts"
+    if not _bus_answers(Path("/run/dbus/system_bus_socket")):
+        return "no system D-Bus running (systemd-nspawn needs one): run .ci/prepare-real-hosts"
     if not _is_mount(Path("/run/systemd/nspawn")):
         return "no tmpfs on /run/systemd/nspawn: run .ci/prepare-real-hosts"
     if not Path("/run/systemd/inaccessible/chr").exists():
         return "no /run/systemd/inaccessible nodes: run .ci/prepare-real-hosts"
     return None
+
+
+def _bus_answers(path: Path) -> bool:
+    """A socket file alone is not a bus: it outlives the daemon that made it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def _is_mount(path: Path) -> bool:
@@ -150,9 +172,10 @@ def _run(
     check: bool = True,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        list(args), capture_output=True, text=True, env=env, timeout=timeout, check=False
+        list(args), capture_output=True, text=True, env=env, timeout=timeout, check=False, cwd=cwd
     )
     if check and result.returncode != 0:
         detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
@@ -429,6 +452,50 @@ def _make_neutral(root: Path) -> None:
     (root / "var/lib/apt/lists/partial").mkdir(parents=True)
 
 
+def ensure_local_repository(rootfs: Path) -> Path:
+    """The apt index (Packages, Packages.gz, Release) of the cached root's engine packages,
+    made once and reused while those .debs stay the same: hashing some 65 MB of packages
+    takes seconds on a busy machine.
+
+    Kept beside the root, not in it: running hosts have the root as their overlay's
+    lower layer, which must not change under them."""
+    index = rootfs.with_name(f"{rootfs.name}.apt-index")
+    debs = rootfs / DEB_CACHE
+    # A rebuilt root may hold other .debs under the same name; the index must follow them.
+    listing = "".join(f"{p.name} {p.stat().st_size}\n" for p in sorted(debs.glob("*.deb")))
+    with locked(rootfs.parent / ".lock", timeout_s=1200, what="the root file system cache"):
+        made_from = index / "debs.txt"
+        if made_from.is_file() and made_from.read_text() == listing:
+            return index
+        building = rootfs.with_name(f"{rootfs.name}.apt-index.building")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir()
+        packages = _run(
+            ["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=debs
+        ).stdout.encode()
+        (building / "Packages").write_bytes(packages)
+        (building / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+        (building / "Release").write_text(flat_release(building))
+        (building / "debs.txt").write_text(listing)
+        shutil.rmtree(index, ignore_errors=True)
+        building.rename(index)
+        return index
+
+
+def flat_release(index: Path) -> str:
+    """A Release file for a flat repository's indexes, so that apt reads it without the
+    "does not have a Release file" complaint; apt checks the listed sizes and hashes."""
+    names = ("Packages", "Packages.gz")
+    lines = ["Origin: fleet-real", "Label: fleet-real engine packages"]
+    lines.append(f"Date: {formatdate(usegmt=True)}")
+    for field_name, algorithm in (("MD5Sum", "md5"), ("SHA256", "sha256")):
+        lines.append(f"{field_name}:")
+        for name in names:
+            data = (index / name).read_bytes()
+            lines.append(f" {hashlib.new(algorithm, data).hexdigest()} {len(data)} {name}")
+    return "\n".join(lines) + "\n"
+
+
 def _add_login_user(root: Path) -> None:
     _run(
         ["chroot", str(root), "useradd", "-m", "-u", str(LOGIN_UID), "-s", "/bin/bash", LOGIN_USER]
@@ -478,6 +545,7 @@ class RealHost:
     base: Path  # everything of this host on this machine lives under here
     process: subprocess.Popen[bytes] | None = None
     host_key: str = ""  # "ssh-ed25519 AAAA..."
+    native: bool = False  # Debian as it is (apt), not the CentOS personality
     cgroups: list[Path] = field(default_factory=list)
 
     @property
@@ -570,9 +638,11 @@ class RealFleet:
 
     # ---- life cycle
 
-    def boot(self, names: Sequence[str], log: Log = print) -> None:
-        """Prepare and boot every host, then wait until each one's systemd reports running."""
+    def boot(self, names: Sequence[str], log: Log = print, native: Collection[str] = ()) -> None:
+        """Prepare and boot every host, then wait until each one's systemd reports running.
+        Hosts named in ``native`` stay plain Debian, with the local repository as apt source."""
         self.base.mkdir(parents=True, exist_ok=True)
+        repository = ensure_local_repository(self.rootfs) if native else None
         _run(
             [
                 "ssh-keygen",
@@ -595,9 +665,14 @@ class RealFleet:
                 self.network.netns(index),
                 self.network.veth(index),
                 self.base / name,
+                native=name in native,
             )
             self.hosts[name] = host
             _prepare_host(host, self.rootfs, self.client_key.with_suffix(".pub"))
+            if repository is not None and host.native:
+                _local_apt_sources(host.root, repository)
+            else:
+                _centos_personality(host.root)
             _attach(host, self.network)
             host.cgroups = cgroup_dirs(self.network.prefix, name)
             make_cgroups(host.cgroups)
@@ -655,7 +730,7 @@ def _require_free_subnet(network: Network) -> None:
 
 
 def _prepare_host(host: RealHost, rootfs: Path, client_pub: Path) -> None:
-    """An overlay of the cached root with this host's identity and CentOS personality on top."""
+    """An overlay of the cached root with this host's identity on top."""
     for path in (host.root, host.upper, host.base / "work", host.docker_dir):
         path.mkdir(parents=True)
     _run(
@@ -677,7 +752,6 @@ def _prepare_host(host: RealHost, rootfs: Path, client_pub: Path) -> None:
     (root / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
     host.host_key = _host_key(root, host.name)
     _authorize(root, client_pub)
-    _centos_personality(root)
 
 
 def _host_key(root: Path, name: str) -> str:
@@ -712,6 +786,16 @@ def _centos_personality(root: Path) -> None:
     library = root / "usr/local/lib/fleet-real"
     library.mkdir(parents=True, exist_ok=True)
     shutil.copy2(SHIMS / SHIM_LIBRARY, library / SHIM_LIBRARY)
+
+
+def _local_apt_sources(root: Path, index: Path) -> None:
+    """apt's only source is the package cache, indexed in place: the host has no route out,
+    and an apt-get update that tried the build's mirror would fail the rollout."""
+    for name in LOCAL_REPOSITORY_INDEX:
+        shutil.copy2(index / name, root / DEB_CACHE / name)
+    (root / "etc/apt/sources.list").write_text(LOCAL_REPOSITORY_SOURCE)
+    for path in (root / "etc/apt/sources.list.d").iterdir():
+        path.unlink()
 
 
 def _attach(host: RealHost, network: Network) -> None:
@@ -939,17 +1023,42 @@ def _group_cgroups(network: Network) -> list[Path]:
     return [path.parent for path in cgroup_dirs(network.prefix, "-")]
 
 
+def _cgroup_pids(groups: Sequence[Path]) -> set[int]:
+    pids: set[int] = set()
+    for group in groups:
+        for procs in group.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError):
+                pids.update(int(pid) for pid in procs.read_text().split())
+    return pids
+
+
+def _stale_group_cgroups(network: Network) -> list[Path]:
+    """The group's cgroups wherever an earlier run made them: that run's own cgroup (and
+    so the parent of these) may differ from this one's."""
+    name = f"fleet-real-{network.prefix}"
+    found = []
+    for mount_point, _ in _cgroup_mounts():
+        for top, dirs, _files in os.walk(mount_point):
+            if name in dirs:
+                found.append(Path(top) / name)
+                dirs.remove(name)
+            if len(Path(top).relative_to(mount_point).parts) >= 3:
+                dirs.clear()  # the tier's groups sit at most a few levels down
+    return found
+
+
 def clear_stale(network: Network, base: Path) -> None:
     """Remove what an interrupted earlier run of the same group left behind.
 
     Only processes in this group's own cgroups are ended: the nspawn processes
     and hosts that such a run started, nothing else on the machine."""
-    stale = [path for path in _group_cgroups(network) if path.exists()]
-    for group in stale:
-        for procs in group.rglob("cgroup.procs"):
-            for pid in procs.read_text().split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), signal.SIGKILL)
+    stale = _stale_group_cgroups(network)
+    for pid in _cgroup_pids(stale):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _cgroup_pids(stale) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling: the kernel reaps killed processes on its own time
     netns = _run(["ip", "netns", "list"]).stdout.split()
     for target in sorted(
         (t for t in _mount_targets() if t.startswith(f"{base}/")), key=len, reverse=True

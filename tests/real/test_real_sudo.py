@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.real.realhosts import LOGIN_USER, RealFleet
+from tests.real.realhosts import RealFleet
 
 pytestmark = pytest.mark.real
 
@@ -19,7 +19,7 @@ HOST = "real6"
 def test_facts_are_gathered_as_root_through_sudo(real_fleet: RealFleet, run_fleet) -> None:
     assert real_fleet.ssh(HOST, "id -u").stdout.strip() == "1000"  # the login itself is not root
 
-    run = run_fleet("plan", [HOST], user=LOGIN_USER)
+    run = run_fleet("plan", [HOST])
 
     assert run.exit_code == 0, run.explain()
     host = run.host(HOST)
