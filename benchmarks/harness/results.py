@@ -157,18 +157,29 @@ def plot(summaries: Sequence[Summary], path: Path) -> Path | None:
     if not works:
         return None
     figure, axes = plt.subplots(2, len(works), figsize=(5 * len(works), 8), squeeze=False)
+    tools = ("fleet", "openssh", "parallel-ssh", "pyinfra", "ansible")
+    colours = dict(
+        zip(tools, ("tab:green", "tab:gray", "tab:purple", "tab:orange", "tab:red"), strict=True)
+    )
     for column, work in enumerate(works):
         chosen = [s for s in summaries if s.work == work and s.delay_ms == 0]
         for label in sorted({s.label for s in chosen}):
             points = sorted((s.hosts, s.wall_s, s.peak_mib) for s in chosen if s.label == label)
             xs = [p[0] for p in points]
-            axes[0][column].plot(xs, [p[1] for p in points], marker="o", label=label)
-            axes[1][column].plot(xs, [p[2] for p in points], marker="o", label=label)
-        axes[0][column].set_title(f"{work}: wall time (median)")
+            style = {
+                "marker": "o",
+                "label": label,
+                "color": colours.get(label.split()[0], "tab:blue"),
+                "linestyle": "--" if label == "fleet verify" else "-",
+            }
+            axes[0][column].plot(xs, [p[1] for p in points], **style)
+            axes[1][column].plot(xs, [p[2] for p in points], **style)
+        axes[0][column].set_title(f"{work}: wall time (median, log scale)")
         axes[0][column].set_ylabel("seconds")
         axes[1][column].set_title(f"{work}: controller peak memory (PSS)")
         axes[1][column].set_ylabel("MiB")
         for row in (0, 1):
+            axes[row][column].set_yscale("log")
             axes[row][column].set_xlabel("hosts (N)")
             axes[row][column].grid(True, alpha=0.3)
             axes[row][column].legend(fontsize=7)
