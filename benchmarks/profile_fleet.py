@@ -14,6 +14,7 @@ host.  Raw py-spy stacks are kept in ``--keep DIR`` when given.
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import shutil
 import subprocess
@@ -118,4 +119,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     snapshot.run_from_snapshot(Path(__file__).resolve())
+    atexit.register(snapshot.remove)  # also after --help, --from-csv or an early error
     sys.exit(main())

@@ -17,6 +17,7 @@ of medians.  Every lab is stopped again, even on errors or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import atexit
 import shutil
 import signal
 import subprocess
@@ -355,4 +356,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     snapshot.run_from_snapshot(Path(__file__).resolve())
+    atexit.register(snapshot.remove)  # also after --help, --from-csv or an early error
     sys.exit(main())
