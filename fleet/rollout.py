@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -91,8 +91,8 @@ class _State:
     halted: bool = False
     reason: str | None = None
 
-    def add(self, results: Sequence[HostResult] | object) -> None:
-        self.results.extend(results)  # type: ignore[arg-type]
+    def add(self, results: Iterable[HostResult]) -> None:
+        self.results.extend(results)
 
     def attempted(self) -> int:
         return sum(1 for r in self.results if r.status is not Status.NOT_RUN)

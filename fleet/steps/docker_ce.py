@@ -23,10 +23,6 @@ SUPPORTED_EL = range(7, 10)
 SUPPORTED_DEBIAN = {"debian": 10, "ubuntu": 18}
 
 
-def _version_key(text: str) -> tuple[int, ...]:
-    return daemonjson.engine_version_tuple(text) or ()
-
-
 def _kernel_key(text: str) -> tuple[int, ...]:
     parts = []
     for piece in text.replace("-", ".").split("."):
@@ -212,7 +208,7 @@ class DaemonJson:
             )
         new_text = daemonjson.render(merged)
         message = "write /etc/docker/daemon.json" + "".join(f" ({note})" for note in notes)
-        validate = _version_key(ctx.settings.docker_version) >= (23,)
+        validate = version_key(ctx.settings.docker_version) >= (23,)
         return Check.change(
             message,
             Action(message, _write_daemon_json(validate), stdin=new_text.encode()),

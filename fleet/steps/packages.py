@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from fleet.daemonjson import engine_version_tuple
 from fleet.facts import APT_DOCKER_LIST, HostFacts, parse_dpkg_query, parse_rpm_q
 from fleet.settings import DOCKER_CE_REPO, Settings
 from fleet.steps.base import Action
@@ -41,7 +42,7 @@ def upstream(version: str) -> str:
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in upstream(version).split(".") if p.isdigit())
+    return engine_version_tuple(version) or ()
 
 
 class LockWait:

@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from fleet.lab.simtools import TOOLS, find_python, install_tools, tools_for_os
-from fleet.lab.simtools.testing import NOBODY, SimHost, host_factory, shared_wrappers
+from fleet.lab.simtools.testing import NOBODY, SimHost
+from tests.lab.simkit import REPO_URL, ok
 
 REFERENCE_DAEMON_JSON = """{
   "exec-opts": ["native.cgroupdriver=systemd"],
@@ -31,29 +32,6 @@ REFERENCE_DAEMON_JSON = """{
   ]
 }
 """
-REPO_URL = "https://download.docker.com/linux/centos/docker-ce.repo"
-JOB_FAILED = (
-    "Job for docker.service failed because the control process exited with error code. "
-    'See "systemctl status docker.service" and "journalctl -xe" for details.'
-)
-
-
-@pytest.fixture(scope="module")
-def tool_bin() -> Iterator[Path]:
-    with shared_wrappers() as bin_dir:
-        yield bin_dir
-
-
-@pytest.fixture
-def make_host(tool_bin: Path) -> Iterator[Callable[..., SimHost]]:
-    with host_factory(tool_bin) as make:
-        yield make
-
-
-def ok(host: SimHost, command: str) -> subprocess.CompletedProcess[str]:
-    result = host.run(command)
-    assert result.returncode == 0, (command, result.stdout, result.stderr)
-    return result
 
 
 def journal(host: SimHost) -> str:

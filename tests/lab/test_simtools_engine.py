@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from fleet.lab.simtools.testing import NOBODY, SimHost, host_factory, shared_wrappers
+from fleet.lab.simtools.testing import NOBODY, SimHost
+from tests.lab.simkit import ok
 
 PREFIX = "unable to configure the Docker daemon with file /etc/docker/daemon.json: "
 JOB_FAILED = (
@@ -22,24 +21,6 @@ D_TYPE_REFUSED = (
     "formatted without d_type support, which leads to incorrect behavior. Reformat the filesystem with "
     "ftype=1 to enable d_type support. Backing filesystems without d_type support are not supported."
 )
-
-
-@pytest.fixture(scope="module")
-def tool_bin() -> Iterator[Path]:
-    with shared_wrappers() as bin_dir:
-        yield bin_dir
-
-
-@pytest.fixture
-def make_host(tool_bin: Path) -> Iterator[Callable[..., SimHost]]:
-    with host_factory(tool_bin) as make:
-        yield make
-
-
-def ok(host: SimHost, command: str) -> subprocess.CompletedProcess[str]:
-    result = host.run(command)
-    assert result.returncode == 0, (command, result.stdout, result.stderr)
-    return result
 
 
 def restart_fails_with(host: SimHost, daemon_json: str | None, message: str) -> None:

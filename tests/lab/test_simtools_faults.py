@@ -6,32 +6,13 @@ import fcntl
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fleet.lab.simtools.testing import SimHost, host_factory, shared_wrappers
-
-REPO_URL = "https://download.docker.com/linux/centos/docker-ce.repo"
-
-
-@pytest.fixture(scope="module")
-def tool_bin() -> Iterator[Path]:
-    with shared_wrappers() as bin_dir:
-        yield bin_dir
-
-
-@pytest.fixture
-def make_host(tool_bin: Path) -> Iterator[Callable[..., SimHost]]:
-    with host_factory(tool_bin) as make:
-        yield make
-
-
-def ok(host: SimHost, command: str) -> subprocess.CompletedProcess[str]:
-    result = host.run(command)
-    assert result.returncode == 0, (command, result.stdout, result.stderr)
-    return result
+from fleet.lab.simtools.testing import SimHost
+from tests.lab.simkit import REPO_URL, ok
 
 
 def engine_state(host: SimHost) -> dict[str, object]:

@@ -47,6 +47,8 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import TextIO
 
+from fleet.lab.simtools.profiles import CENTOS7_OS_RELEASE
+
 SUITE = "bookworm"
 BASE_PACKAGES = (
     "systemd",
@@ -79,25 +81,6 @@ SUBNET = "192.168.250"
 BOOT_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 
-# CentOS Linux 7's /etc/os-release, as the centos-release package ships it.
-CENTOS7_OS_RELEASE = """\
-NAME="CentOS Linux"
-VERSION="7 (Core)"
-ID="centos"
-ID_LIKE="rhel fedora"
-VERSION_ID="7"
-PRETTY_NAME="CentOS Linux 7 (Core)"
-ANSI_COLOR="0;31"
-CPE_NAME="cpe:/o:centos:centos:7"
-HOME_URL="https://www.centos.org/"
-BUG_REPORT_URL="https://bugs.centos.org/"
-
-CENTOS_MANTISBT_PROJECT="CentOS-7"
-CENTOS_MANTISBT_PROJECT_VERSION="7"
-REDHAT_SUPPORT_PRODUCT="centos"
-REDHAT_SUPPORT_PRODUCT_VERSION="7"
-
-"""
 
 # Output of debootstrap or apt that means "the mirror cannot be reached" rather than a bug.
 _UNREACHABLE = re.compile(

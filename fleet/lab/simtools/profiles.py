@@ -31,7 +31,8 @@ class Profile(NamedTuple):
         return "." + self.family
 
 
-_CENTOS7 = """NAME="CentOS Linux"
+# CentOS Linux 7's /etc/os-release, as the centos-release package ships it.
+CENTOS7_OS_RELEASE = """NAME="CentOS Linux"
 VERSION="7 (Core)"
 ID="centos"
 ID_LIKE="rhel fedora"
@@ -148,7 +149,7 @@ PROFILES: dict[str, Profile] = {
     p.key: p
     for p in (
         Profile(
-            "centos7", "el7", "CentOS Linux 7 (Core)", _CENTOS7, _EL7_KERNEL,
+            "centos7", "el7", "CentOS Linux 7 (Core)", CENTOS7_OS_RELEASE, _EL7_KERNEL,
             "/dev/mapper/centos-root", 1, 219,
             ("centos-release", "7", "9.2009.0.el7.centos", "x86_64"), "7",
         ),
