@@ -57,8 +57,8 @@ class HostFacts:
     daemon_json: str | None = None  # file text; None when the file does not exist
     dropin_dir: bool = False
     dropins: Mapping[str, str] = field(default_factory=dict)  # file name -> text
-    docker_active: str = "unknown"  # systemctl is-active
-    docker_enabled: str = "unknown"  # systemctl is-enabled
+    docker_active: str = "unknown"  # systemctl show: ActiveState
+    docker_enabled: str = "unknown"  # UnitFileState
     docker_started_at: str = ""  # ActiveEnterTimestamp: tells a restart apart from none
     kubelet_active: str = "unknown"
     docker_info: DockerInfo | None = None  # None when no docker CLI is installed
@@ -102,19 +102,17 @@ m daemon_json; [ -f {DAEMON_JSON} ] && base64 < {DAEMON_JSON} | tr -d '\\n'
 m dropin_dir; [ -d {DROPIN_DIR} ] && echo yes
 m dropins; for f in {DROPIN_DIR}/*.conf; do [ -f "$f" ] && printf '%s %s\\n' \
   "$(basename "$f")" "$(base64 < "$f" | tr -d '\\n')"; done
-m docker_active; systemctl is-active docker 2>/dev/null
-m docker_enabled; systemctl is-enabled docker 2>/dev/null
-m docker_started; systemctl show -p ActiveEnterTimestamp docker 2>/dev/null
-m kubelet_active; systemctl is-active kubelet 2>/dev/null
+m units; systemctl show -p Id -p LoadState -p ActiveState -p UnitFileState \\
+  -p ActiveEnterTimestamp docker.service kubelet.service 2>/dev/null
 m docker_info; e=$(mktemp 2>/dev/null || echo /tmp/.fleet-err.$$)
 if command -v docker >/dev/null 2>&1; then o=$(docker info --format '{{{{json .}}}}' 2>"$e"); r=$?
   if [ $r -eq 127 ]; then : > "$e"
   elif [ $r -ne 0 ] && grep -qE 'unknown flag|not defined' "$e"; then docker info 2>"$e"
   else printf '%s\n' "$o"; fi; fi
 m docker_info_err; cat "$e" 2>/dev/null; rm -f "$e"
-m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib; findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null
-m xfs; set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null)
-[ "$1" = xfs ] && xfs_info "$2" 2>/dev/null | grep -o 'ftype=[01]'
+m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib
+set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null); echo "$*"
+m xfs; [ "$1" = xfs ] && xfs_info "$2" 2>/dev/null | grep -o 'ftype=[01]'
 m df; df -Pk "$d" 2>/dev/null | tail -n 1
 m end
 """
@@ -161,6 +159,8 @@ def parse_facts(text: str) -> HostFacts:
     os_release = parse_os_release(s.get("os_release", ""))
     pm = _package_manager(s.get("pm", "").split(), os_release)
     apt = pm == "apt"
+    units = parse_systemctl_show(s.get("units", ""))
+    docker, kubelet = units.get("docker.service", {}), units.get("kubelet.service", {})
     return HostFacts(
         os_id=os_release.get("ID", "").lower(),
         os_version=os_release.get("VERSION_ID", ""),
@@ -175,10 +175,10 @@ def parse_facts(text: str) -> HostFacts:
         daemon_json=_b64(s["daemon_json"]) if s.get("daemon_json", "").strip() else None,
         dropin_dir=s.get("dropin_dir", "").strip() == "yes",
         dropins=_dropins(s.get("dropins", "")),
-        docker_active=s.get("docker_active", "").strip() or "unknown",
-        docker_enabled=s.get("docker_enabled", "").strip() or "unknown",
-        docker_started_at=s.get("docker_started", "").partition("=")[2].strip(),
-        kubelet_active=s.get("kubelet_active", "").strip() or "unknown",
+        docker_active=docker.get("ActiveState") or "unknown",
+        docker_enabled=docker.get("UnitFileState") or "unknown",
+        docker_started_at=docker.get("ActiveEnterTimestamp", ""),
+        kubelet_active=kubelet.get("ActiveState") or "unknown",
         docker_info=_docker_info(s),
         var_lib_docker_fs=(s.get("fs", "").split() or [None])[0],
         xfs_ftype=_int(s.get("xfs", "").strip().removeprefix("ftype=")),
@@ -193,6 +193,22 @@ def parse_os_release(text: str) -> dict[str, str]:
         if sep and key.strip().isidentifier():
             values[key.strip()] = value.strip().strip("\"'")
     return values
+
+
+def parse_systemctl_show(text: str) -> dict[str, dict[str, str]]:
+    """``systemctl show -p Id -p ... UNIT...`` -> ``{unit id: {property: value}}``.
+
+    systemd prints one block of ``Key=value`` lines per unit, blocks separated by a
+    blank line, properties in its own order; the ``Id`` line names the block.  A
+    unit that does not exist still gets a block (``LoadState=not-found``).
+    """
+    units: dict[str, dict[str, str]] = {}
+    for block in re.split(r"\n\s*\n", text.strip()):
+        values = dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)
+        values = {key.strip(): value.strip() for key, value in values.items()}
+        if values.get("Id"):
+            units[values["Id"]] = values
+    return units
 
 
 def parse_rpm_q(text: str) -> dict[str, str | None]:

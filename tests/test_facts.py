@@ -5,7 +5,14 @@ from __future__ import annotations
 import base64
 import subprocess
 
-from fleet.facts import facts_script, parse_facts, parse_os_release, parse_rpm_q, split_sections
+from fleet.facts import (
+    facts_script,
+    parse_facts,
+    parse_os_release,
+    parse_rpm_q,
+    parse_systemctl_show,
+    split_sections,
+)
 
 CENTOS7_OS_RELEASE = """NAME="CentOS Linux"
 VERSION="7 (Core)"
@@ -40,6 +47,21 @@ def test_rpm_q_reads_nevra_and_missing_packages():
     }
 
 
+def test_systemctl_show_blocks_are_keyed_by_unit_id_in_any_property_order():
+    # systemd prints properties in its own order, not the order of the -p options.
+    text = (
+        "ActiveState=active\nActiveEnterTimestamp=Tue 2026-12-01 06:39:03 UTC\n"
+        "Id=docker.service\nLoadState=loaded\nUnitFileState=enabled\n\n"
+        "Id=kubelet.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n"
+        "ActiveEnterTimestamp=\n"
+    )
+    units = parse_systemctl_show(text)
+    assert units["docker.service"]["ActiveEnterTimestamp"] == "Tue 2026-12-01 06:39:03 UTC"
+    assert units["docker.service"]["UnitFileState"] == "enabled"
+    assert units["kubelet.service"]["LoadState"] == "not-found"
+    assert parse_systemctl_show("") == {}
+
+
 def test_sections_keep_inner_lines():
     text = "noise\n@@fleet:a\none\n\ntwo\n@@fleet:b\n@@fleet:end\n"
     assert split_sections(text) == {"a": "one\n\ntwo", "b": "", "end": ""}
@@ -68,14 +90,18 @@ def test_parse_facts_from_recorded_centos_output():
             "yes",
             "@@fleet:dropins",
             "override.conf " + base64.b64encode(dropin.encode()).decode(),
-            "@@fleet:docker_active",
-            "inactive",
-            "@@fleet:docker_enabled",
-            "disabled",
-            "@@fleet:docker_started",
+            "@@fleet:units",
+            "Id=docker.service",
+            "LoadState=loaded",
+            "ActiveState=inactive",
+            "UnitFileState=disabled",
             "ActiveEnterTimestamp=",
-            "@@fleet:kubelet_active",
-            "unknown",
+            "",
+            "Id=kubelet.service",
+            "LoadState=not-found",
+            "ActiveState=inactive",
+            "UnitFileState=",
+            "ActiveEnterTimestamp=",
             "@@fleet:docker_info",
             "@@fleet:docker_info_err",
             "@@fleet:fs",
@@ -96,6 +122,7 @@ def test_parse_facts_from_recorded_centos_output():
     assert facts.daemon_json == daemon
     assert facts.dropins == {"override.conf": dropin}
     assert facts.docker_active == "inactive" and facts.docker_enabled == "disabled"
+    assert facts.kubelet_active == "inactive" and facts.docker_started_at == ""
     assert facts.docker_info is None
     assert facts.var_lib_docker_fs == "xfs" and facts.xfs_ftype == 0
     assert facts.free_mb == 40284160 // 1024
