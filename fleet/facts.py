@@ -121,14 +121,16 @@ m end
 def locked_facts_command(wait_s: float, script: str | None = None) -> tuple[str, bytes]:
     """A command and its stdin that take the host's fleet lock, then print the facts.
 
-    The lock (``flock`` on :data:`LOCK_FILE`) is held by the command itself, which
-    prints :data:`LOCKED` after the facts and then waits on its open stdin: the
-    lock lives exactly as long as the SSH connection, so a crashed controller
-    never leaves a stale lock.  Another run waits up to ``wait_s`` seconds, then
-    gets :data:`BUSY`.  The script is fed on stdin to avoid any quoting.
+    The lock (``flock`` on :data:`LOCK_FILE`) is held by a shell reading its
+    commands from stdin: it prints the facts, then :data:`LOCKED`, and then goes
+    on reading, so the transport can keep it as the host's root shell for the
+    rest of the run.  The lock lives exactly as long as the SSH connection, so a
+    crashed controller never leaves a stale lock.  Another run waits up to
+    ``wait_s`` seconds, then gets :data:`BUSY`.  The script is fed on stdin to
+    avoid any quoting.
     """
     body = script if script is not None else facts_script()
-    stdin = f"{{\n{body}\n}} </dev/null\necho {LOCKED}\nexec cat >/dev/null\n"
+    stdin = f"{{\n{body}\n}} </dev/null\necho {LOCKED}\n"
     command = (
         f"if command -v flock >/dev/null 2>&1; then mkdir -p {LOCK_FILE.rsplit('/', 1)[0]}; "
         f"flock -w {wait_s:g} {LOCK_FILE} sh -s || echo {BUSY}; else sh -s; fi"

@@ -7,7 +7,9 @@ ten times the client CPU of a plain paramiko channel, which on a 2-core
 controller driving hundreds of hosts is the difference between keeping up with
 the servers and not.  :meth:`HostConnection.run` opens one channel per command
 on the host's single transport and waits on the channel's file descriptor, so
-an idle channel costs nothing.
+an idle channel costs nothing.  After a command started with ``serve_after``
+has turned into a root shell (see :mod:`fleet.rootshell`), root commands go
+through that shell instead: no new session, no new sudo.
 
 Every problem becomes a :class:`TransportError` with a one-line message; a
 non-zero exit status is data, not an exception.  Passwords travel only on a
@@ -26,13 +28,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
 import paramiko
 from fabric import Config, Connection
 
+from fleet import rootshell
 from fleet.inventory import Host
 
 # paramiko logs every failed handshake with a traceback; fleet reports each as one line.
@@ -354,6 +357,7 @@ class HostConnection:
         self._password = _become_password(host, options)
         self._sudo_needs_password: bool | None = None
         self._held: list[paramiko.Channel] = []
+        self._shell: _ServedShell | None = None
 
     @property
     def user(self) -> str:
@@ -371,6 +375,7 @@ class HostConnection:
         _open(self._connection, label, self._options.connect_timeout)
 
     def close(self) -> None:
+        self._shell = None
         for channel in self._held:
             with contextlib.suppress(Exception):
                 channel.close()
@@ -384,40 +389,37 @@ class HostConnection:
         sudo: bool = False,
         timeout: float | None = None,
         stdin: bytes = b"",
-        hold_until: str | None = None,
+        serve_after: str | None = None,
         watch: OutputWatcher | None = None,
     ) -> CommandResult:
         """Run ``command`` under ``sh -c``, through sudo when ``sudo`` and not root already.
 
-        With ``hold_until``, return as soon as that text appears on stdout and keep
-        the command running, its stdin open, until :meth:`close`: a remote lock held
-        by such a command lives exactly as long as this connection.  ``watch`` sees the
-        output as it arrives and may abort the command by returning a reason.
+        With ``serve_after``, ``command`` must end as a shell reading the rest of its
+        stdin (``sh -s``) after printing that text: the call returns as soon as the
+        text appears, the shell stays with its stdin open until :meth:`close`, and
+        later root commands run through it (:mod:`fleet.rootshell`).  A remote lock
+        taken by that command lives exactly as long as this connection.  ``watch``
+        sees the output as it arrives and may abort the command by returning a reason.
         """
-        run = _Run(command, stdin, timeout, hold_until, watch=watch)
+        if self._shell is not None and serve_after is None and (sudo or not self.needs_sudo):
+            return self._through_shell(_Run(command, stdin, timeout, None, watch=watch))
+        extra = rootshell.PRELUDE if serve_after is not None else b""
+        run = _Run(command, stdin + extra, timeout, serve_after, watch=watch)
         if not (sudo and self.needs_sudo):
             return self._exec(run, _wrap(command))
         if not self._sudo_needs_password:
             result = self._exec(run, "sudo -n -- " + _wrap(command))
             if self._sudo_needs_password is None:
                 self._sudo_needs_password = _sudo_wants_password(result)
-                if self._sudo_needs_password:
-                    return self.run(
-                        command,
-                        sudo=True,
-                        timeout=timeout,
-                        stdin=stdin,
-                        hold_until=hold_until,
-                        watch=watch,
-                    )
-            return result
+            if not self._sudo_needs_password:
+                return result
         if self._password is None:
             raise SudoFailed(
                 f"sudo on {self.host.name} needs a password: set become_password_env in the "
                 "inventory or use --ask-become-pass"
             )
-        secret = _Run(
-            command, self._password.encode() + b"\n" + stdin, timeout, hold_until, not stdin, watch
+        secret = replace(
+            run, stdin=self._password.encode() + b"\n" + run.stdin, secret_only=not run.stdin
         )
         result = self._exec(secret, "sudo -S -p '' -- " + _wrap(command))
         if SUDO_BAD_PASSWORD in result.stderr or SUDO_RETRY in result.stderr:
@@ -425,6 +427,7 @@ class HostConnection:
         return result
 
     def _exec(self, run: _Run, wire: str) -> CommandResult:
+        """Run one command on a channel of its own."""
         limit = run.timeout if run.timeout is not None else self._options.command_timeout
         started = time.monotonic()
         transport = self._connection.transport
@@ -438,16 +441,10 @@ class HostConnection:
         try:
             exit_code, out, err = _drive(channel, wire, run, started + limit)
             held = exit_code == HELD
-        except _Aborted as exc:
-            raise CommandAborted(f"{exc} on {self.host.name}") from None
-        except TimeoutError:
-            raise CommandTimeout(
-                f"command timed out after {limit:g}s on {self.host.name}: {_short(run.command)}"
-            ) from None
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectionLost(
-                f"connection to {self.host.name} dropped during: {_short(run.command)} ({exc})"
-            ) from None
+            if held:
+                out = self._serve(channel, out, run, started + limit)
+        except _TRANSPORT_FAILURES as exc:
+            raise self._failure(exc, run, limit) from None
         finally:
             if held:
                 self._held.append(channel)
@@ -457,10 +454,114 @@ class HostConnection:
             raise ConnectionLost(
                 f"connection to {self.host.name} dropped during: {_short(run.command)}"
             )
-        result = CommandResult(run.command, max(exit_code, 0), out, err, time.monotonic() - started)
+        return self._result(run, max(exit_code, 0), out, err, started)
+
+    def _serve(self, channel: paramiko.Channel, out: bytes, run: _Run, deadline: float) -> bytes:
+        """A held command became a shell: keep it for later commands if it serves them.
+
+        Returns the held command's own output, up to the end of its marker line.
+        """
+        assert run.serve_after is not None
+        end = out.index(run.serve_after.encode()) + len(run.serve_after)
+        newline = out.find(b"\n", end)
+        end = newline + 1 if newline >= 0 else end
+        shell = _ServedShell(channel, bytes(out[end:]))
+        if shell.greet(deadline):
+            self._shell = shell
+        return out[:end]
+
+    def _through_shell(self, run: _Run) -> CommandResult:
+        """Run one command through the served root shell: no new session, no new sudo."""
+        shell = self._shell
+        assert shell is not None
+        limit = run.timeout if run.timeout is not None else self._options.command_timeout
+        started = time.monotonic()
+        try:
+            status, out, err = shell.run(run, started + limit)
+        except (*_TRANSPORT_FAILURES, rootshell.ProtocolError) as exc:
+            # The shell, and the host lock it holds, cannot be trusted after this:
+            # the host fails, and nothing more may run on it.
+            self._shell = None
+            with contextlib.suppress(Exception):
+                shell.channel.close()
+            if isinstance(exc, rootshell.ProtocolError):
+                raise ConnectionLost(f"{self.host.name}: {exc}") from None
+            raise self._failure(exc, run, limit) from None
+        return self._result(run, status, out, err, started)
+
+    def _failure(self, exc: BaseException, run: _Run, limit: float) -> TransportError:
+        if isinstance(exc, _Aborted):
+            return CommandAborted(f"{exc} on {self.host.name}")
+        if isinstance(exc, TimeoutError):
+            return CommandTimeout(
+                f"command timed out after {limit:g}s on {self.host.name}: {_short(run.command)}"
+            )
+        return ConnectionLost(
+            f"connection to {self.host.name} dropped during: {_short(run.command)} ({exc})"
+        )
+
+    def _result(
+        self, run: _Run, status: int, out: bytes, err: bytes, started: float
+    ) -> CommandResult:
+        result = CommandResult(
+            run.command,
+            status,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            time.monotonic() - started,
+        )
         if self._log is not None:
             self._log(result, bool(run.stdin) and not run.secret_only)
         return result
+
+
+class _ServedShell:
+    """The root shell a held command became, and the commands it runs one at a time."""
+
+    def __init__(self, channel: paramiko.Channel, pending: bytes) -> None:
+        self.channel = channel
+        self._pending = pending
+        self._token = 0
+
+    def greet(self, deadline: float) -> bool:
+        """Read the prelude's answer: does this host's shell serve commands?"""
+        hello = rootshell.Reply(0)
+        self._read(hello, deadline, None)
+        return bool(hello.serving)
+
+    def run(self, run: _Run, deadline: float) -> tuple[int, bytes, bytes]:
+        self._token += 1
+        reply = rootshell.Reply(self._token)
+        self.channel.sendall(rootshell.encode_request(self._token, run.command, run.stdin))
+        self._read(reply, deadline, run.watch)
+        status = reply.status if reply.status is not None else 255
+        return status, bytes(reply.stdout), bytes(reply.stderr)
+
+    def _read(self, reply: rootshell.Reply, deadline: float, watch: OutputWatcher | None) -> None:
+        data, self._pending = self._pending, b""
+        fd = self.channel.fileno()
+        while True:
+            if data:
+                self._pending = reply.feed(data)
+                if watch is not None:
+                    reason = watch(
+                        reply.stdout.decode("utf-8", "replace"),
+                        reply.stderr.decode("utf-8", "replace"),
+                    )
+                    if reason:
+                        raise _Aborted(reason)
+                if reply.done:
+                    return
+            out, err = bytearray(), bytearray()
+            if not _drain(self.channel, out, err):
+                if self.channel.closed or self.channel.eof_received:
+                    raise EOFError("the host's shell ended")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                select.select([fd], [], [], min(remaining, 30.0))
+            reply.stderr += err  # the shell's own complaints, if any
+            data = bytes(out)
 
 
 HELD = -2  # _drive's exit code for a command left running on purpose
@@ -471,24 +572,24 @@ class _Run:
     command: str
     stdin: bytes
     timeout: float | None
-    hold_until: str | None
+    serve_after: str | None
     secret_only: bool = False  # stdin holds a password: never say "input sent" for it
     watch: OutputWatcher | None = None
 
 
 def _drive(
     channel: paramiko.Channel, wire: str, run: _Run, deadline: float
-) -> tuple[int, str, str]:
+) -> tuple[int, bytes, bytes]:
     """Run one exec request, waiting on the channel's fd rather than polling.
 
-    Returns ``HELD`` instead of an exit status when ``run.hold_until`` appeared.
+    Returns ``HELD`` instead of an exit status when ``run.serve_after`` appeared.
     """
     channel.exec_command(wire)
     if run.stdin:
         channel.sendall(run.stdin)
-    if run.hold_until is None:
+    if run.serve_after is None:
         channel.shutdown_write()
-    marker = run.hold_until.encode() if run.hold_until else None
+    marker = run.serve_after.encode() if run.serve_after else None
     out, err = bytearray(), bytearray()
     fd = channel.fileno()
     while True:
@@ -497,10 +598,10 @@ def _drive(
             if reason:
                 raise _Aborted(reason)
         if marker is not None and marker in out:
-            return HELD, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+            return HELD, bytes(out), bytes(err)
         if marker is not None and SUDO_RETRY.encode() in err:
             # sudo asks again for a password on a stdin we keep open: it would wait forever.
-            return 1, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+            return 1, bytes(out), bytes(err)
         if channel.closed or (channel.eof_received and channel.exit_status_ready()):
             break
         remaining = deadline - time.monotonic()
@@ -514,11 +615,15 @@ def _drive(
             select.select([fd], [], [], min(remaining, 30.0))
     _drain(channel, out, err)
     status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-    return status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return status, bytes(out), bytes(err)
 
 
 class _Aborted(Exception):
     pass
+
+
+# What can go wrong while a command runs; each becomes one TransportError (_failure).
+_TRANSPORT_FAILURES = (_Aborted, TimeoutError, paramiko.SSHException, EOFError, OSError)
 
 
 def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> bool:

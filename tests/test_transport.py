@@ -8,6 +8,7 @@ timeouts, held commands) is exercised over real SSH.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import shutil
 import socket
@@ -82,8 +83,32 @@ def test_commands_return_status_streams_and_stdin(sshd):
         assert connection.run("wc -c", stdin=b"x" * 300_000).stdout.strip() == "300000"
         with pytest.raises(CommandTimeout):
             connection.run("sleep 30", timeout=1)
-        held = connection.run("echo ready; cat", hold_until="ready")
+    finally:
+        connection.close()
+
+
+def test_a_held_shell_serves_later_root_commands_on_the_same_channel(sshd):
+    connection = Connector(ConnectOptions()).connect(sshd)
+    try:
+        held = connection.run("echo ready; exec sh -s", sudo=True, serve_after="ready")
         assert held.stdout == "ready\n"
+        # Same shell every time: it is the grandparent of each command (the
+        # parent is the shell's subshell for the command's pipeline).
+        grandparent = "cut -d' ' -f4 /proc/$PPID/stat"
+        shell_pid = connection.run(grandparent, sudo=True).stdout
+        assert shell_pid.strip().isdigit()
+        assert connection.run(grandparent, sudo=True).stdout == shell_pid
+        result = connection.run("echo out; echo err >&2; printf tail >&2; exit 3", sudo=True)
+        assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\ntail")
+        payload = bytes(range(256)) * 1000
+        assert connection.run("md5sum", sudo=True, stdin=payload).stdout.split()[0] == (
+            hashlib.md5(payload).hexdigest()
+        )
+        assert connection.run("cat", sudo=True).stdout == ""  # stdin ends: no hang
+        with pytest.raises(CommandTimeout):
+            connection.run("sleep 30", sudo=True, timeout=1)
+        # After a timeout the shell is gone; commands get channels of their own again.
+        assert connection.run(grandparent, sudo=True).stdout != shell_pid
     finally:
         connection.close()
 

@@ -30,6 +30,8 @@ def run_from_snapshot(script: Path) -> None:
         return
     repo = script.parents[1]
     copy = Path(tempfile.mkdtemp(prefix="fleet-bench-src-"))
+    # mkdtemp makes it 0700; root inside a lab host has no right to override that.
+    copy.chmod(0o755)
     for part in ("fleet", "benchmarks"):
         shutil.copytree(repo / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, SNAPSHOT: str(copy), SOURCE: str(repo), "PYTHONPATH": str(copy)}
@@ -42,8 +44,16 @@ def run_from_snapshot(script: Path) -> None:
     os.execve(sys.executable, [sys.executable, str(target), *sys.argv[1:]], env)
 
 
+_OWNER = os.getpid()
+
+
 def remove() -> None:
-    """Delete the copy this process runs from (its modules are already loaded)."""
+    """Delete the copy this process runs from (its modules are already loaded).
+
+    Only the process that imported this module removes it: a forked child that
+    exits normally (the lab forks to build namespaces) runs the same atexit hooks,
+    and the lab hosts still run their simulated tools from the copy.
+    """
     copy = os.environ.get(SNAPSHOT)
-    if copy and Path(copy).name.startswith("fleet-bench-src-"):
+    if os.getpid() == _OWNER and copy and Path(copy).name.startswith("fleet-bench-src-"):
         shutil.rmtree(copy, ignore_errors=True)

@@ -808,19 +808,17 @@ def _write_client_files(
 
 
 def _spawn_supervisor(directory: Path) -> tuple[int, int]:
-    """Start ``python -m fleet.lab.runtime serve DIR`` in its own session; (pid, ready pipe)."""
+    """Start the supervisor (``fleet.lab.runtime serve DIR``) in its own session; (pid, ready pipe)."""
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
     log = os.open(directory / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    argv = [
-        sys.executable,
-        "-m",
-        "fleet.lab.runtime",
-        "serve",
-        str(directory),
-        "--ready-fd",
-        str(write_end),
-    ]
+    # Not ``-m``: that puts the working directory first on sys.path, and a ``fleet``
+    # folder there (a source tree) would replace the package the hosts' tools run.
+    bootstrap = (
+        f"import sys; sys.path[0] = {str(_package_parent())!r}; "
+        "from fleet.lab.runtime import main; sys.exit(main(sys.argv[1:]))"
+    )
+    argv = [sys.executable, "-c", bootstrap, "serve", str(directory), "--ready-fd", str(write_end)]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -1064,7 +1062,11 @@ def _is_supervisor(proc: ProcRef, directory: Path) -> bool:
         argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return proc.alive() and b"fleet.lab.runtime" in argv and str(directory).encode() in argv
+    return (
+        proc.alive()
+        and any(b"fleet.lab.runtime" in word for word in argv)
+        and str(directory).encode() in argv
+    )
 
 
 def _stop_supervisor(lab: Lab) -> bool:

@@ -7,7 +7,9 @@ mount namespace (``nsenter`` into the host's holder process).  Nothing here is
 per-host Python: 500 idle hosts cost 500 sockets and 500 loaded host keys.
 
 Server-level faults live here: ``auth: refused`` (the key is rejected) and
-``drop: SUBSTRING`` (the connection is cut when an exec command contains it).
+``drop: SUBSTRING`` (the connection is cut when an exec command contains it, or
+when a simulated tool whose command line contains it asks for the cut by printing
+:data:`~fleet.lab.simtools.state.CUT_REQUEST`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import paramiko
 
 from fleet.errors import EnvironmentProblem
+from fleet.lab.simtools.state import CUT_REQUEST
 
 SESSION_PATH = "/usr/local/bin:/usr/bin:/bin"
 SFTP_SERVERS = (
@@ -98,11 +101,16 @@ class _Session:
     """One exec/shell/subsystem request: a process whose pipes are bridged to a channel."""
 
     def __init__(
-        self, channel: paramiko.Channel, argv: list[str | bytes], env: dict[str, str]
+        self,
+        channel: paramiko.Channel,
+        argv: list[str | bytes],
+        env: dict[str, str],
+        cut: Callable[[], None],
     ) -> None:
         self.channel = channel
         self.argv = argv
         self.env = env
+        self.cut = cut
         self.process: subprocess.Popen[bytes] | None = None
         self.started = threading.Event()
 
@@ -157,6 +165,9 @@ class _Session:
             while sends:
                 for key, _ in selector.select():
                     data = os.read(key.fd, _CHUNK)
+                    if CUT_REQUEST in data:
+                        self.cut()  # the drop fault: nothing from here on reaches the client
+                        return
                     if not data:
                         selector.unregister(key.fd)
                         del sends[key.fd]
@@ -271,7 +282,10 @@ class _Connection(paramiko.ServerInterface):
     # -- helpers --
     def _start(self, channel: paramiko.Channel, program: list[str | bytes]) -> bool:
         session = _Session(
-            channel, session_argv(self.host, program), session_env(self.host, self.connection)
+            channel,
+            session_argv(self.host, program),
+            session_env(self.host, self.connection),
+            self.cut,
         )
         with self.lock:
             self.sessions.add(session)

@@ -85,7 +85,7 @@ def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostF
             sudo=True,
             timeout=settings.lock_wait + settings.command_timeout,
             stdin=stdin,
-            hold_until=LOCKED,
+            serve_after=LOCKED,
         )
         if BUSY in result.stdout:
             raise TransportError(

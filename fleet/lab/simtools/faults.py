@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from fleet.lab.simtools.state import DROPPED_MARK, SSHD_PID, Host
+from fleet.lab.simtools.state import CUT_REQUEST, DROPPED_MARK, SSHD_PID, Host
 
 SSHD_NAMES = ("sshd", "sshd-session")
 
@@ -83,7 +84,8 @@ def sshd_ancestors(listener: int | None) -> list[int]:
 
 
 def drop_connection(host: Host) -> None:
-    """SIGKILL this command's sshd session processes; nothing if no sshd is above us."""
+    """SIGKILL this command's sshd session processes; under the lab's own server, which
+    is not an sshd, ask it to cut the connection (:data:`CUT_REQUEST`)."""
     try:
         listener: int | None = int(host.path(SSHD_PID).read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -94,8 +96,29 @@ def drop_connection(host: Host) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             continue
+    if not victims and _under_lab_server():
+        sys.stderr.buffer.write(CUT_REQUEST + b"\n")
+        sys.stderr.flush()
+        victims = [os.getpid()]
     if victims:
         sys.exit(255)
+
+
+def _under_lab_server() -> bool:
+    """Whether the lab's own SSH server (in its supervisor process) is above us."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if b"fleet.lab.runtime" in cmdline and b"serve" in cmdline:
+            return True
+        info = _parent_and_name(pid)
+        if info is None:
+            return False
+        pid = info[0]
+    return False
 
 
 def invoked_by_sudo() -> bool:

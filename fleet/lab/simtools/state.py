@@ -33,6 +33,11 @@ YUM_LOCK = f"{STATE_DIR}/yum.lock"
 YUM_PID = f"{STATE_DIR}/yum.pid"
 DROPPED_MARK = f"{STATE_DIR}/dropped"  # the drop fault happened; it happens once per host
 SSHD_PID = f"{STATE_DIR}/sshd.pid"
+# A drop fault under the lab's own SSH server: a tool prints this on its stderr and
+# the server, seeing it in the session's output, cuts the connection.  No pid of
+# the server is needed, and it works the same for commands run through a served
+# root shell, whose commands the server never sees as exec requests.
+CUT_REQUEST = b"@@fleet-lab:cut-this-connection@@"
 
 DEFAULT_SPEC: dict[str, Any] = {
     "name": None,
