@@ -85,18 +85,23 @@ class HostFacts:
 
 
 def facts_script(packages: Sequence[str] = WATCHED_PACKAGES) -> str:
-    """The shell script whose output :func:`parse_facts` reads.  POSIX sh; never fails early."""
+    """The shell script whose output :func:`parse_facts` reads.  POSIX sh; never fails early.
+
+    Only one package database is asked: rpm where yum or dnf is, dpkg where only
+    apt-get is (the rule of :func:`_package_manager`).
+    """
     names = " ".join(packages)
     return f"""
 m() {{ printf '\\n{_MARK}%s\\n' "$1"; }}
 m os_release; cat /etc/os-release 2>/dev/null
 m kernel; uname -r
 m uid; id -u
-m pm; for p in dnf yum apt-get; do command -v $p >/dev/null 2>&1 && echo $p; done
-m rpm; command -v rpm >/dev/null 2>&1 && rpm -q {names} 2>&1
+m pm; el=; for p in dnf yum apt-get; do command -v $p >/dev/null 2>&1 || continue
+  echo $p; [ $p = apt-get ] || el=1; done
+m rpm; [ -n "$el" ] && command -v rpm >/dev/null 2>&1 && rpm -q {names} 2>&1
 m repo; grep -ls '^\\[{DOCKER_REPO_ID}\\]' /etc/yum.repos.d/*.repo 2>/dev/null
 m repo_apt; [ -f {APT_DOCKER_LIST} ] && echo {APT_DOCKER_LIST}
-m dpkg; command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W \\
+m dpkg; [ -z "$el" ] && command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W \\
   -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {names} 2>&1
 m daemon_json; [ -f {DAEMON_JSON} ] && base64 < {DAEMON_JSON} | tr -d '\\n'
 m dropin_dir; [ -d {DROPIN_DIR} ] && echo yes

@@ -38,12 +38,15 @@ PRELUDE = rb"""
 if command -v base64 >/dev/null 2>&1 && command -v sed >/dev/null 2>&1; then
 __fleet_e=$(printf '\036')
 if sed -u q </dev/null >/dev/null 2>&1; then __fleet_u=-u; else __fleet_u=; fi
+LC_ALL=C; export LC_ALL
 __fleet_run() {
   __fleet_d=$(cat)
   __fleet_c=$(printf '%s' "${__fleet_d%%.*}" | base64 -d)
-  { { printf '%s' "${__fleet_d#*.}" | base64 -d | env LC_ALL=C sh -c "$__fleet_c" 2>&1 1>&3 3>&-
+  __fleet_i=${__fleet_d#*.}
+  { { if [ -n "$__fleet_i" ]; then printf '%s' "$__fleet_i" | base64 -d | sh -c "$__fleet_c"
+      else sh -c "$__fleet_c" </dev/null; fi 2>&1 1>&3 3>&-
       printf '\037rc %s %s\n' "$1" "$?" >&3
-    } | LC_ALL=C sed $__fleet_u "s/^/$__fleet_e/"
+    } | sed $__fleet_u "s/^/$__fleet_e/"
   } 3>&1
   printf '\037done %s\n' "$1"
 }
@@ -55,6 +58,7 @@ else printf '\037noserve\n'; fi
 def encode_request(token: int, command: str, stdin: bytes = b"") -> bytes:
     """The bytes that make the serving shell run ``command`` with ``stdin``."""
     delimiter = f"@@fleet-{token}"
+    # No stdin: nothing after the "." line, and the command reads /dev/null.
     body = base64.encodebytes(command.encode()).decode() + ".\n"
     body += base64.encodebytes(stdin).decode()
     return f"__fleet_run {token} <<'{delimiter}'\n{body}{delimiter}\n".encode()

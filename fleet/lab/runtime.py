@@ -21,6 +21,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -76,6 +77,7 @@ STATE_FILE = "lab.json"
 LOG_FILE = "supervisor.log"
 HOLDER_NAME = "fleet-lab-holder"
 START_TIMEOUT = 120.0
+ADDRESS_LOCK = Path("/run/lock/fleet-lab-addresses.lock")  # see _address_reservation
 STOP_TIMEOUT = 60.0
 CLIENT_FILES = (
     "inventory.yml",
@@ -932,17 +934,32 @@ def lab_up(
     _check_directory(directory)
     specs = resolve_hosts(spec, count)
     directory.mkdir(parents=True, exist_ok=True)
-    planned, passwords = _plan_hosts(directory, specs)
-    lab = Lab(directory, mode, tuple(planned), dict(spec.groups), supervisor=None)
-    try:
-        return _start(lab, passwords)
-    except BaseException:
-        with contextlib.suppress(FleetError, OSError):
-            if (directory / STATE_FILE).exists():
-                lab_down(directory, keep_log=True)
-            else:
-                _remove_state(lab, keep_log=True)
-        raise
+    with _address_reservation():
+        planned, passwords = _plan_hosts(directory, specs)
+        lab = Lab(directory, mode, tuple(planned), dict(spec.groups), supervisor=None)
+        try:
+            return _start(lab, passwords)
+        except BaseException:
+            with contextlib.suppress(FleetError, OSError):
+                if (directory / STATE_FILE).exists():
+                    lab_down(directory, keep_log=True)
+                else:
+                    _remove_state(lab, keep_log=True)
+            raise
+
+
+@contextlib.contextmanager
+def _address_reservation() -> Iterator[None]:
+    """Let one lab at a time go from picking free addresses to listening on them.
+
+    A lab picks its address block by probing which ports are free, and only its
+    supervisor binds them; two labs starting at the same moment (parallel test
+    runs, benchmarks) would otherwise pick the same block and one would fail.
+    """
+    ADDRESS_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with ADDRESS_LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _start(lab: Lab, passwords: Mapping[str, str]) -> Lab:

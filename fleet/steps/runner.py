@@ -90,7 +90,8 @@ def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostF
         if BUSY in result.stdout:
             raise TransportError(
                 f"another fleet run is changing this host (lock {LOCK_FILE} held for more than "
-                f"{settings.lock_wait:g}s); try again when it has finished"
+                f"{settings.lock_wait:g}s, by a run or by a command of one still running); "
+                "try again when it has finished"
             )
     else:
         result = connection.run(facts_script(), sudo=True, timeout=settings.command_timeout)

@@ -128,6 +128,26 @@ def test_a_second_lab_takes_the_next_free_addresses(tmp_path: Path) -> None:
         assert stop_lab(first).clean
 
 
+def test_labs_started_at_the_same_moment_get_different_addresses(tmp_path: Path) -> None:
+    # Each picks a free block by probing, then binds it: the pick-and-bind window
+    # is serialised, so neither can take the block the other is about to bind.
+    argv = [sys.executable, "-m", "fleet.lab.cli", "up", "--hosts", "4", "--dir"]
+    starts = [
+        subprocess.Popen([*argv, str(tmp_path / name)], cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for name in ("a", "b", "c")
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=300)[0] for p in starts]
+    try:
+        assert [p.returncode for p in starts] == [0, 0, 0], outputs
+        blocks = [{h.address for h in runtime.load_lab(tmp_path / name).hosts} for name in "abc"]
+        assert len(set.union(*blocks)) == 12
+    finally:
+        for name in "abc":
+            if (tmp_path / name / runtime.STATE_FILE).exists():
+                assert runtime.lab_down(tmp_path / name).clean
+
+
 def test_cli_up_status_down(tmp_path: Path) -> None:
     where = tmp_path / "cli-lab"
     up = cli("up", "--hosts", "2", "--dir", str(where))
