@@ -7,10 +7,12 @@ so a hung or dropped command has changed nothing on the host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,17 @@ def _parent_and_name(pid: int) -> tuple[int, str] | None:
     return ppid, name
 
 
+def _ancestors() -> Iterator[tuple[int, str]]:
+    """``(pid, name)`` of every process above this one, innermost first."""
+    pid = os.getppid()
+    while pid > 1:
+        info = _parent_and_name(pid)
+        if info is None:
+            return
+        yield pid, info[1]
+        pid = info[0]
+
+
 def sshd_ancestors(listener: int | None) -> list[int]:
     """PIDs of the per-connection sshd processes above this one, innermost first.
 
@@ -69,15 +82,11 @@ def sshd_ancestors(listener: int | None) -> list[int]:
     without a pid file the outermost sshd is taken to be the listener.
     """
     found: list[int] = []
-    pid = os.getppid()
-    while pid > 1 and pid != listener:
-        info = _parent_and_name(pid)
-        if info is None:
+    for pid, name in _ancestors():
+        if pid == listener:
             break
-        ppid, name = info
         if name in SSHD_NAMES:
             found.append(pid)
-        pid = ppid
     if listener is None and found:
         found.pop()
     return found
@@ -92,32 +101,25 @@ def drop_connection(host: Host) -> None:
         listener = None
     victims = sshd_ancestors(listener)
     for pid in victims:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            continue
-    if not victims and _under_lab_server():
+    if victims:
+        sys.exit(255)
+    if _under_lab_server():
         sys.stderr.buffer.write(CUT_REQUEST + b"\n")
         sys.stderr.flush()
-        victims = [os.getpid()]
-    if victims:
         sys.exit(255)
 
 
 def _under_lab_server() -> bool:
     """Whether the lab's own SSH server (in its supervisor process) is above us."""
-    pid = os.getppid()
-    while pid > 1:
+    for pid, _ in _ancestors():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False
         if b"fleet.lab.runtime" in cmdline and b"serve" in cmdline:
             return True
-        info = _parent_and_name(pid)
-        if info is None:
-            return False
-        pid = info[0]
     return False
 
 
