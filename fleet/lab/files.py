@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fleet.errors import EnvironmentProblem
+from fleet.lab.shacrypt import new_hash
 
 BECOME_ENV = "FLEET_LAB_BECOME_PASS"
 LOGIN_UID = 1000
@@ -278,24 +277,12 @@ def ansible_inventory_text(
 
 
 def password_hash(password: str) -> str:
-    """SHA-512 crypt hash via ``openssl passwd -6``; the password goes through stdin, never argv."""
-    try:
-        done = subprocess.run(
-            ["openssl", "passwd", "-6", "-stdin"],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise EnvironmentProblem(
-            "openssl is needed to hash lab sudo passwords: apt-get install openssl"
-        ) from None
-    if done.returncode != 0 or not done.stdout.startswith("$6$"):
-        raise EnvironmentProblem(
-            "openssl passwd -6 failed to hash a lab sudo password; check the openssl install"
-        )
-    return done.stdout.strip()
+    """SHA-512 crypt hash for a host's ``/etc/shadow``, computed in Python.
+
+    No ``openssl`` binary is needed, so the lab runs on machines that have only Python, and the
+    lab's own sudo can check passwords against the same hash with ``shacrypt.verify``.
+    """
+    return new_hash(password)
 
 
 @dataclass(frozen=True)
