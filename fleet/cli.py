@@ -14,16 +14,24 @@ import sys
 import threading
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 
 from rich.console import Console
 
 from fleet import __version__
-from fleet.batches import parse_batch_spec, parse_max_failures
+from fleet.batches import parse_batch_spec, parse_max_failures, plan_batches
 from fleet.errors import ExitCode, FleetError, InputError
-from fleet.inventory import load_inventory, select_hosts
-from fleet.report import failed_hosts_file, make_progress, render_plain, render_tables, write_json
+from fleet.inventory import Host, load_inventory, select_hosts
+from fleet.report import (
+    failed_hosts_file,
+    make_progress,
+    one_line,
+    render_plain,
+    render_tables,
+    write_json,
+)
 from fleet.results import Report
 from fleet.rollout import RolloutOptions, run_rollout
 from fleet.runlog import new_run_dir
@@ -31,16 +39,47 @@ from fleet.settings import SETTING_SPECS, Settings
 from fleet.steps.runner import Mode
 from fleet.transport import ConnectOptions
 
+# Namespace attribute naming the innermost command parsed, for its --help in error lines.
+_HELP_PROG = "_fleet_help_prog"
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag gets fleet's one-line error and exit code 2."""
+
+class FleetParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets fleet's one-line error and exit code 2.
+
+    The line names the program once and points at the help of the command that
+    was typed: ``fleet: unrecognized arguments: --bogus (see fleet rollout --help)``.
+    Subcommand parsers are of this class too (argparse makes them the parent's type).
+    """
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        # The innermost subcommand returns first, so the first parser to set this wins.
+        if not hasattr(parsed, _HELP_PROG):
+            setattr(parsed, _HELP_PROG, self.prog)
+        return parsed, extras
+
+    def parse_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """Unknown arguments are only known at the top; report them against the subcommand."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        help_prog = vars(parsed).pop(_HELP_PROG, self.prog)
+        if extras:
+            self._fail(f"unrecognized arguments: {' '.join(extras)}", help_prog)
+        return parsed
 
     def error(self, message: str) -> NoReturn:
-        self.exit(int(ExitCode.BAD_INPUT), f"fleet: {self.prog}: {message} (see --help)\n")
+        self._fail(message, self.prog)
+
+    def _fail(self, message: str, help_prog: str) -> NoReturn:
+        line = f"fleet: {one_line(message)} (see {help_prog} --help)"
+        self.exit(int(ExitCode.BAD_INPUT), line + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = FleetParser(
         prog="fleet",
         description="Prepare fleets of CentOS/RHEL servers as Kubernetes nodes: a rolling, "
         "verified Docker CE rollout over SSH.",
@@ -72,6 +111,11 @@ def _add_run_arguments(p: argparse.ArgumentParser, command: str) -> None:
         help="halt when failed+unreachable hosts exceed this count or percentage (default 0)",
     )
     p.add_argument("--keep-going", action="store_true", help="never halt between batches")
+    p.add_argument(
+        "--list-hosts",
+        action="store_true",
+        help="print the selected hosts (and their batches) and exit; connects to nothing",
+    )
     if command == "rollout":
         p.add_argument("--check", action="store_true", help="same as 'fleet plan'")
     p.add_argument("--force", action="store_true", help="also change hosts with a live kubelet")
@@ -134,16 +178,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
     """rollout / plan / verify: inventory -> plan -> scheduler -> report -> exit code."""
+    if args.list_hosts:
+        return list_hosts(args, sys.stdout)
     plain = args.plain or not console.is_terminal
     report = execute(args, console, plain)
     return finish(report, args, console, plain)
 
 
-def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
-    """Load, select, schedule: the whole run as a library call, returning the report."""
+def prepare(args: argparse.Namespace) -> tuple[tuple[Host, ...], Settings, RolloutOptions]:
+    """Everything a run takes from its input alone, checked before anything is touched.
+
+    Shared by a real run and ``--list-hosts``, so a flag that would stop the run
+    also stops the listing.  ``run_dir`` is left unset: creating it is the run's job.
+    """
     mode = _mode(args)
-    inventory = load_inventory(args.inventory)
-    hosts = select_hosts(inventory, args.limit)
+    hosts = select_hosts(load_inventory(args.inventory), args.limit)
     if args.forks < 1:
         raise InputError(f"--forks {args.forks}: must be at least 1")
     settings = settings_from(args)
@@ -154,8 +203,53 @@ def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
         keep_going=args.keep_going,
         forks=args.forks,
         force=args.force,
-        run_dir=new_run_dir(args.runs_dir, mode.value),
     )
+    return hosts, settings, options
+
+
+def list_hosts(args: argparse.Namespace, out: IO[str]) -> int:
+    """``--list-hosts``: the selection and its batches, with no run folder and no connection."""
+    hosts, _, options = prepare(args)
+    if options.batch_size:
+        batches = plan_batches(hosts, options.batch_size)
+        rows = [(host, number) for number, batch in enumerate(batches, 1) for host in batch]
+    else:
+        rows = [(host, None) for host in hosts]
+    out.write("".join(line + "\n" for line in host_list_lines(rows)))
+    out.flush()
+    return int(ExitCode.OK)
+
+
+def host_list_lines(rows: Sequence[tuple[Host, int | None]]) -> list[str]:
+    """``hosts (N):`` then ``  NAME  ADDRESS[:PORT]`` per host, plus ``  batch B`` when planned.
+
+    Plain text on purpose: names and addresses come from the inventory and are
+    shown as they are, with control characters made visible, never as markup.
+    """
+    cells = [(one_line(host.name), _where(host), batch) for host, batch in rows]
+    name_width = max((len(name) for name, _, _ in cells), default=0)
+    where_width = max((len(where) for _, where, _ in cells), default=0)
+    lines = [f"hosts ({len(cells)}):"]
+    for name, where, batch in cells:
+        if batch is None:
+            lines.append(f"  {name:<{name_width}}  {where}")
+        else:
+            lines.append(f"  {name:<{name_width}}  {where:<{where_width}}  batch {batch}")
+    return lines
+
+
+def _where(host: Host) -> str:
+    """``ADDRESS`` or ``ADDRESS:PORT``; an IPv6 address is bracketed when a port follows."""
+    address = one_line(host.address)
+    if host.port is None:
+        return address
+    return f"[{address}]:{host.port}" if ":" in address else f"{address}:{host.port}"
+
+
+def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
+    """Load, select, schedule: the whole run as a library call, returning the report."""
+    hosts, settings, options = prepare(args)
+    options = replace(options, run_dir=new_run_dir(args.runs_dir, options.mode.value))
     connect = ConnectOptions(
         connect_timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,

@@ -321,7 +321,7 @@ def render_tables(report: Report, console: Console, *, full: bool = False) -> No
     compact = not full and len(report.hosts) > LARGE_RUN
     shown = [h for h in report.hosts if not compact or _needs_attention(h)]
     if shown:
-        console.print(_host_table(shown))
+        console.print(_host_table(shown, console.width))
     if compact:
         for line in _omission_lines(report):
             console.print(Text(line, style="dim"))
@@ -358,30 +358,64 @@ def _omission_lines(report: Report) -> list[str]:
     return lines
 
 
-def _host_table(hosts: Sequence[HostResult]) -> Table:
+# Below this many terminal columns the engine's three facts stack in their cell, so
+# the result and the changed steps keep enough room to wrap between words.
+WIDE_TERMINAL = 100
+
+
+def _host_table(hosts: Sequence[HostResult], width: int) -> Table:
+    """One row per host, laid out to stay whole in an 80-column terminal.
+
+    Nine separate columns cannot fit 80 columns once borders are drawn, so the
+    error follows the status in the result cell and the engine's version, cgroup
+    driver and storage driver share one cell.  Text columns wrap between words
+    instead of cutting them: a fresh host changes six steps, and every name must
+    stay readable (the plain lines and the JSON keep the exact list too).
+    """
+    engines = [_engine_text(h) for h in hosts]
+    stacked = max(len(word) for text in engines for word in text.split())
     table = Table(title="Hosts", title_justify="left")
-    for header in ("host", "batch", "result"):
-        table.add_column(header, no_wrap=True)
-    # Every step of a fresh host changes: keep that to one line; the JSON has them all.
-    table.add_column("changed steps", no_wrap=True, overflow="ellipsis", max_width=24)
-    for header in ("engine", "cgroup", "storage"):
-        table.add_column(header, no_wrap=True)
+    table.add_column("host", overflow="fold")
+    table.add_column("batch", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    table.add_column("changed steps", overflow="fold")
+    table.add_column(
+        "engine", overflow="fold", max_width=None if width >= WIDE_TERMINAL else stacked
+    )
     table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("error", overflow="fold", ratio=1)
-    for h in hosts:
-        docker = h.docker
+    for h, engine in zip(hosts, engines, strict=True):
         table.add_row(
             _safe(h.name),
             str(h.batch),
-            Text(str(h.status), style=STATUS_STYLE[h.status]),
-            _safe(",".join(h.changed_steps)),
-            _safe(docker.server_version if docker else None),
-            _safe(docker.cgroup_driver if docker else None),
-            _safe(docker.storage_driver if docker else None),
+            _result_cell(h),
+            _safe(_changed_steps_text(h)),
+            Text(engine),
             format_duration(h.duration_s),
-            _safe(h.error, missing=""),
         )
     return table
+
+
+def _changed_steps_text(host: HostResult) -> str | None:
+    """``6: prerequisites, repository, ...``: the count first, then names that wrap at ", "."""
+    names = host.changed_steps
+    return f"{len(names)}: {', '.join(names)}" if names else None
+
+
+def _result_cell(host: HostResult) -> Text:
+    """The status, and after it the error: the reason reads next to the outcome it explains."""
+    cell = Text(str(host.status), style=STATUS_STYLE[host.status])
+    if host.error:
+        cell.append(f": {one_line(host.error)}")
+    return cell
+
+
+def _engine_text(host: HostResult) -> str:
+    """``19.03.11 systemd overlay2`` (version, cgroup driver, storage driver), ``-`` if unknown."""
+    docker = host.docker
+    if docker is None:
+        return "-"
+    facts = (docker.server_version, docker.cgroup_driver, docker.storage_driver)
+    return " ".join(one_line(fact) if fact else "-" for fact in facts)
 
 
 def _recap_table(report: Report) -> Table:

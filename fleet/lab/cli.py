@@ -151,7 +151,9 @@ def _down(directory: Path, console: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m fleet.lab.cli up|status|down ...``: the lab commands without fleet's CLI."""
-    parser = argparse.ArgumentParser(prog="fleet")
+    from fleet.cli import FleetParser  # the same one-line argument errors as ``fleet lab``
+
+    parser = FleetParser(prog="fleet")
     add_lab_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["lab", *(sys.argv[1:] if argv is None else argv)])
     try:
