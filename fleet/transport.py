@@ -37,6 +37,7 @@ from fabric import Config, Connection
 
 from fleet import rootshell
 from fleet.inventory import Host
+from fleet.keepalive import BadKeepaliveOption, KeepaliveScheduler, Watch, settings_from
 
 # paramiko logs every failed handshake with a traceback; fleet reports each as one line.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -61,6 +62,11 @@ class TransportError(Exception):
 
 class Unreachable(TransportError):
     status = "unreachable"
+
+
+class ConnectionDead(Unreachable):
+    """Keepalives went unanswered: the host, or the route to it, froze with the TCP
+    connection still open.  The command in flight cannot finish and nothing answers."""
 
 
 class ServerBusy(Unreachable):
@@ -183,6 +189,7 @@ class Connector:
         self._gateways: dict[tuple[str, str | None, str | None], Connection] = {}
         self._overrides = {"timeouts": {"connect": self.options.connect_timeout}}
         self._ssh_config = self._parse_ssh_config()
+        self._keepalive = KeepaliveScheduler()  # one thread probes every connection of the run
 
     def _parse_ssh_config(self) -> paramiko.SSHConfig:
         """Read ~/.ssh/config and /etc/ssh/ssh_config (or --ssh-config) once per run."""
@@ -214,7 +221,7 @@ class Connector:
 
     def _connect_once(self, host: Host, log: CommandLogger | None) -> HostConnection:
         fabric = self._fabric_connection(host, host.address, host.port, host.user)
-        connection = HostConnection(host, fabric, self.options, log)
+        connection = HostConnection(host, fabric, self.options, log, self._keepalive)
         try:
             connection.open(self._known_hosts(host), self._gateway(host))
         except TransportError:
@@ -223,6 +230,7 @@ class Connector:
         return connection
 
     def close(self) -> None:
+        self._keepalive.close()
         with self._lock:
             gateways, self._gateways = list(self._gateways.values()), {}
         for gateway in gateways:
@@ -348,7 +356,12 @@ class HostConnection:
     """One host's single SSH connection, reused by every command of the run."""
 
     def __init__(
-        self, host: Host, connection: Connection, options: ConnectOptions, log: CommandLogger | None
+        self,
+        host: Host,
+        connection: Connection,
+        options: ConnectOptions,
+        log: CommandLogger | None,
+        keepalive: KeepaliveScheduler | None = None,
     ) -> None:
         self.host = host
         self._connection = connection
@@ -358,6 +371,9 @@ class HostConnection:
         self._sudo_needs_password: bool | None = None
         self._held: list[paramiko.Channel] = []
         self._shell: _ServedShell | None = None
+        self._keepalive = keepalive
+        self._watch: Watch | None = None
+        self._dead: str | None = None  # why keepalives declared the connection dead
 
     @property
     def user(self) -> str:
@@ -373,8 +389,35 @@ class HostConnection:
             self._connection.gateway = gateway
         _secure(self._connection.client, known, self._options.accept_new_host_keys)
         _open(self._connection, label, self._options.connect_timeout)
+        self._watch_liveness(label)
+
+    def _watch_liveness(self, label: str) -> None:
+        """Probe the open connection with keepalives (ServerAliveInterval/CountMax from
+        ssh_config, the inventory's ssh_options winning); see :mod:`fleet.keepalive`."""
+        if self._keepalive is None:
+            return
+        try:
+            settings = settings_from(self._connection.ssh_config, self.host.ssh_options)
+        except BadKeepaliveOption as exc:
+            raise TransportError(f"{label}: {exc} (ssh_config or ssh_options)") from None
+        transport = self._connection.transport
+
+        def dead() -> None:
+            # On the scheduler thread: say why first, then wake every reader by closing.
+            self._dead = settings.reason(label)
+            with contextlib.suppress(Exception):
+                transport.close()
+
+        self._watch = self._keepalive.watch(transport, settings, dead)
+
+    def _lost(self, message: str) -> TransportError:
+        """The connection is gone: frozen (keepalives said so) or dropped."""
+        if self._dead is not None:
+            return ConnectionDead(self._dead)
+        return ConnectionLost(message)
 
     def close(self) -> None:
+        KeepaliveScheduler.unwatch(self._watch)
         self._shell = None
         for channel in self._held:
             with contextlib.suppress(Exception):
@@ -432,11 +475,11 @@ class HostConnection:
         started = time.monotonic()
         transport = self._connection.transport
         if transport is None or not transport.is_active():
-            raise ConnectionLost(f"connection to {self.host.name} was lost")
+            raise self._lost(f"connection to {self.host.name} was lost")
         try:
             channel = transport.open_session(timeout=self._options.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise ConnectionLost(f"connection to {self.host.name} was lost: {exc}") from None
+            raise self._lost(f"connection to {self.host.name} was lost: {exc}") from None
         held = False
         try:
             exit_code, out, err = _drive(channel, wire, run, started + limit)
@@ -451,7 +494,7 @@ class HostConnection:
             else:
                 channel.close()
         if exit_code < 0 and not held:
-            raise ConnectionLost(
+            raise self._lost(
                 f"connection to {self.host.name} dropped during: {_short(run.command)}"
             )
         return self._result(run, max(exit_code, 0), out, err, started)
@@ -496,7 +539,7 @@ class HostConnection:
             return CommandTimeout(
                 f"command timed out after {limit:g}s on {self.host.name}: {_short(run.command)}"
             )
-        return ConnectionLost(
+        return self._lost(
             f"connection to {self.host.name} dropped during: {_short(run.command)} ({exc})"
         )
 

@@ -2,24 +2,47 @@
 
 A tiny sshd with a low MaxStartups shows that fleet's connections retry a busy
 server instead of failing, and the basic command path (exit codes, stderr, stdin,
-timeouts, held commands) is exercised over real SSH.
+timeouts, held commands) is exercised over real SSH.  Keepalive accounting is
+checked against a paramiko server in this process, whose socket the lab's freeze
+fault can stop dead, and against the real sshd stopped with SIGSTOP.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from fleet.inventory import Host
-from fleet.transport import CommandTimeout, ConnectOptions, Connector, HostKeyRejected
+from fleet.keepalive import (
+    BadKeepaliveOption,
+    KeepaliveScheduler,
+    KeepaliveSettings,
+    parse_count_max,
+    parse_interval,
+    settings_from,
+)
+from fleet.lab.server import FreezableSocket
+from fleet.transport import (
+    CommandTimeout,
+    ConnectionDead,
+    ConnectOptions,
+    Connector,
+    HostKeyRejected,
+    TransportError,
+)
 
 ADDRESS = "127.0.99.1"
 
@@ -138,3 +161,151 @@ def test_unknown_host_key_is_refused(sshd, tmp_path):
     accepted = Connector(ConnectOptions(accept_new_host_keys=True)).connect(stranger)
     accepted.close()
     assert (tmp_path / "kh").read_text().startswith(f"[{sshd.address}]:{sshd.port} ssh-ed25519 ")
+
+
+# --- keepalives ---------------------------------------------------------------------------------
+
+
+def test_keepalive_options_read_like_openssh():
+    assert settings_from({}) == KeepaliveSettings(15.0, 3)
+    assert [parse_interval(t) for t in ("15", "30s", "1m", "1m30s", "0")] == [15, 30, 60, 90, 0]
+    assert parse_count_max("5") == 5 and parse_count_max("0") == 1
+    for bad in ("", "soon", "1.5", "-1", "10x"):
+        with pytest.raises(BadKeepaliveOption):
+            parse_interval(bad)
+    # Fabric's ssh_config lookup has lower-case keys; the inventory's ssh_options win.
+    config = {"serveraliveinterval": "5", "serveralivecountmax": "4"}
+    assert settings_from(config) == KeepaliveSettings(5.0, 4)
+    assert settings_from(config, {"ServerAliveInterval": "0"}).enabled is False
+
+
+class _Server(paramiko.ServerInterface):
+    """Accepts anyone; answers every global request with ``answer`` and counts them."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.requests = 0
+        self.answered_five = threading.Event()
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "none"
+
+    def check_auth_none(self, username: str) -> int:
+        return paramiko.AUTH_SUCCESSFUL
+
+    def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:
+        assert kind == "keepalive@openssh.com"
+        self.requests += 1
+        if self.requests == 5:
+            self.answered_five.set()
+        return self.answer
+
+
+@contextlib.contextmanager
+def _linked(answer: bool) -> Iterator[tuple[paramiko.Transport, FreezableSocket, _Server]]:
+    """A client transport talking to an in-process server over a socket pair."""
+    ours, theirs = socket.socketpair()
+    wire = FreezableSocket(theirs)
+    server, handler = paramiko.Transport(wire), _Server(answer)
+    server.add_server_key(paramiko.RSAKey.generate(2048))
+    server.start_server(event=threading.Event(), server=handler)  # returns at once
+    client = paramiko.Transport(ours)
+    client.start_client(timeout=30)
+    client.auth_none("anyone")
+    try:
+        yield client, wire, handler
+    finally:
+        wire.release()
+        client.close()
+        server.close()
+
+
+@pytest.mark.parametrize("answer", [True, False], ids=["success", "failure"])
+def test_any_reply_keeps_a_connection_alive_and_silence_kills_it(answer):
+    dead = threading.Event()
+    scheduler = KeepaliveScheduler()
+    with _linked(answer) as (client, wire, server):
+
+        def on_dead() -> None:
+            dead.set()
+            client.close()
+
+        watch = scheduler.watch(client, KeepaliveSettings(0.05, 2), on_dead)
+        assert watch is not None and scheduler.running
+        assert server.answered_five.wait(30)
+        # Five answered keepalives: more than two intervals passed, every one answered.
+        assert not dead.is_set() and client.is_active()
+        wire.freeze()  # from here the server reads and writes nothing
+        seen = server.requests
+        assert dead.wait(30)
+        assert not client.is_active()
+        assert server.requests == seen  # the frozen server saw none of the last ones
+        assert watch.sent > seen  # keepalives went out after the freeze, and were lost
+    scheduler.close()
+    assert not scheduler.running
+
+
+def test_no_thread_watches_when_keepalives_are_off():
+    scheduler = KeepaliveScheduler()
+    with _linked(True) as (client, _wire, _server):
+        assert scheduler.watch(client, KeepaliveSettings(0, 3), lambda: None) is None
+    assert not scheduler.running
+
+
+def _sshd_sessions(listener: int) -> list[int]:
+    """sshd processes below the listening one: one pair per open connection."""
+    parents: dict[int, int] = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{name}/stat").read_text()
+            parents[int(name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+
+    def below(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == listener:
+                return True
+        return False
+
+    return [
+        p for p in parents if below(p) and Path(f"/proc/{p}/comm").read_text().strip() == "sshd"
+    ]
+
+
+def test_a_frozen_sshd_fails_the_command_in_flight_as_unreachable(sshd):
+    # The inventory's ssh_options (here) or ssh_config set the pace: 1 s x 2.
+    host = dataclasses.replace(
+        sshd, ssh_options={"ServerAliveInterval": "1", "ServerAliveCountMax": "2"}
+    )
+    listener = int((Path(sshd.identity_file).parent / "pid").read_text())
+    connection = Connector(ConnectOptions()).connect(host)
+    stopped: list[int] = []
+
+    def freeze_when_started(out: str, _err: str) -> None:
+        if "started" in out and not stopped:
+            stopped.extend(_sshd_sessions(listener))
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+
+    try:
+        with pytest.raises(ConnectionDead) as err:
+            connection.run("echo started; sleep 600", watch=freeze_when_started)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        connection.close()
+    assert stopped, "no sshd session was found to freeze"
+    assert err.value.status == "unreachable"
+    assert err.value.message == (
+        f"t1 ({sshd.address}:{sshd.port}): no answer to 2 keepalives 1s apart "
+        "(ServerAliveInterval 1, ServerAliveCountMax 2); the host or the route to it is frozen"
+    )
+
+
+def test_a_bad_keepalive_option_fails_the_host_with_one_line(sshd):
+    host = dataclasses.replace(sshd, ssh_options={"ServerAliveInterval": "soon"})
+    with pytest.raises(TransportError) as err:
+        Connector(ConnectOptions()).connect(host)
+    assert err.value.status == "failed"
+    assert "ServerAliveInterval 'soon' is not a time" in err.value.message

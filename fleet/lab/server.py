@@ -6,29 +6,36 @@ session that runs ``bash -c CMD`` as the host's login user inside the host's
 mount namespace (``nsenter`` into the host's holder process).  Nothing here is
 per-host Python: 500 idle hosts cost 500 sockets and 500 loaded host keys.
 
-Server-level faults live here: ``auth: refused`` (the key is rejected) and
+Server-level faults live here: ``auth: refused`` (the key is rejected),
 ``drop: SUBSTRING`` (the connection is cut when an exec command contains it, or
 when a simulated tool whose command line contains it asks for the cut by printing
-:data:`~fleet.lab.simtools.state.CUT_REQUEST`).
+:data:`~fleet.lab.simtools.state.CUT_REQUEST`) and ``freeze: SUBSTRING`` (the
+connection stops dead, still open, when a command containing it arrives: a hung
+kernel or a black-holed route, as the client sees it).
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import errno
 import ipaddress
+import json
 import os
+import re
 import selectors
 import signal
 import socket
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import paramiko
 
 from fleet.errors import EnvironmentProblem
-from fleet.lab.simtools.state import CUT_REQUEST
+from fleet.lab.simtools.state import CUT_REQUEST, HOST_JSON
 
 SESSION_PATH = "/usr/local/bin:/usr/bin:/bin"
 SFTP_SERVERS = (
@@ -37,6 +44,9 @@ SFTP_SERVERS = (
     "/usr/lib/ssh/sftp-server",
 )
 _CHUNK = 32768
+_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+_LINE_KEPT = 4096  # of an unfinished input line, what the freeze fault looks at
+FROZEN_MARK = "frozen"  # beside the drop marker: the freeze happened (once per host)
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,114 @@ class ServedHost:
     auth_refused: bool = False
     drop: str | None = None
     drop_marker: str | None = None  # exists once the drop happened: it happens once per host
+    freeze: str | None = None  # None: read from the host's host.json (see with_freeze_fault)
+
+
+def with_freeze_fault(host: ServedHost) -> ServedHost:
+    """The host with its ``freeze`` fault, read from its host.json when not given.
+
+    host.json (the host spec after defaults) sits in the host's state directory, beside
+    the drop marker; the supervisor writes it before the server starts.
+    """
+    if host.freeze is not None or host.drop_marker is None:
+        return host
+    state = Path(host.drop_marker).parent
+    try:
+        faults = json.loads((state / Path(HOST_JSON).name).read_text()).get("faults") or {}
+    except (OSError, ValueError, AttributeError):
+        return host
+    text = faults.get("freeze")
+    return replace(host, freeze=str(text)) if text else host
+
+
+def first_time(marker: str | None, text: str) -> bool:
+    """Whether a once-per-host fault happens now: the first time, so a re-run converges.
+
+    The marker is created exclusively; without one (or when it cannot be written) the
+    fault always happens.
+    """
+    if marker is None:
+        return True
+    try:
+        with open(marker, "x", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+class FreezableSocket:
+    """A connection's socket as paramiko sees it, which the freeze fault can stop dead.
+
+    Once frozen, every read and write waits (the transport thread and the session
+    threads stop where they are) and the TCP connection stays open: the client's
+    packets, keepalives included, go unanswered, as with a hung kernel.  ``release``
+    (the server stopping, or cutting the connection) ends the wait with an error, so
+    every thread ends.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.frozen = threading.Event()
+        self.released = threading.Event()
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def release(self) -> None:
+        self.released.set()
+
+    def recv(self, size: int) -> bytes:
+        self._stall()
+        return self.sock.recv(size)
+
+    def send(self, data: bytes) -> int:
+        self._stall()
+        return self.sock.send(data)
+
+    def _stall(self) -> None:
+        if self.frozen.is_set():
+            self.released.wait()
+            raise OSError(errno.ECONNABORTED, "frozen connection released")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.sock, name)
+
+
+class CommandText:
+    """Finds a text in what a session reads, as it streams in: as sent, or base64-encoded.
+
+    fleet's served root shell receives its commands base64-encoded in a here-document;
+    any run of base64 lines is decoded when a line of another kind ends it.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text.encode()
+        self.line = b""  # the unfinished line (its end only, for a long one)
+        self.run: list[bytes] = []  # consecutive base64 lines
+
+    def feed(self, data: bytes) -> bool:
+        lines = (self.line + data).split(b"\n")
+        self.line = lines.pop()[-max(_LINE_KEPT, len(self.text)) :]
+        if any(self._line(line) for line in lines):
+            return True
+        return self.text in self.line
+
+    def _line(self, line: bytes) -> bool:
+        if self.text in line:
+            return True
+        if _BASE64_LINE.fullmatch(line):
+            self.run.append(line)
+            return False
+        run, self.run = self.run, []
+        if not run:
+            return False
+        try:
+            return self.text in binascii.a2b_base64(b"".join(run))
+        except binascii.Error:
+            return False
 
 
 def session_argv(host: ServedHost, program: Sequence[str | bytes]) -> list[str | bytes]:
@@ -106,11 +224,13 @@ class _Session:
         argv: list[str | bytes],
         env: dict[str, str],
         cut: Callable[[], None],
+        held: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.channel = channel
         self.argv = argv
         self.env = env
         self.cut = cut
+        self.held = held  # True: this input froze the connection and must not reach the host
         self.process: subprocess.Popen[bytes] | None = None
         self.started = threading.Event()
 
@@ -145,6 +265,8 @@ class _Session:
         stdin = self.process.stdin
         try:
             while data := self.channel.recv(_CHUNK):
+                if self.held is not None and self.held(data):
+                    return
                 stdin.write(data)
                 stdin.flush()
         except (OSError, EOFError):
@@ -197,6 +319,7 @@ class _Connection(paramiko.ServerInterface):
     def __init__(self, host: ServedHost, sock: socket.socket, peer: tuple[str, int]) -> None:
         self.host = host
         self.sock = sock
+        self.wire = FreezableSocket(sock)  # what the transport reads and writes
         self.connection = f"{peer[0]} {peer[1]} {host.address} {host.port}"
         self.sessions: set[_Session] = set()
         self.forwards: dict[int, socket.socket] = {}
@@ -227,23 +350,47 @@ class _Connection(paramiko.ServerInterface):
         if self._drop_now(command):
             self.cut()
             return False
+        if self._freeze_now(command):
+            return True  # the reply waits in the frozen socket forever: nothing answers
         return self._start(channel, [b"/bin/bash", b"-c", command])
 
     def _drop_now(self, command: bytes) -> bool:
         """The first command containing the drop text cuts the connection; a re-run converges."""
-        drop, marker = self.host.drop, self.host.drop_marker
+        drop = self.host.drop
         if not drop or drop.encode() not in command:
             return False
-        if marker is None:
-            return True
-        try:
-            with open(marker, "x", encoding="utf-8") as fh:
-                fh.write(drop + "\n")
-        except FileExistsError:
+        return first_time(self.host.drop_marker, drop)
+
+    def _freeze_now(self, command: bytes) -> bool:
+        """The first command containing the freeze text freezes the connection."""
+        freeze = self.host.freeze
+        if not freeze or freeze.encode() not in command:
             return False
-        except OSError:
-            return True
+        return self._freeze()
+
+    def _freeze(self) -> bool:
+        assert self.host.freeze is not None
+        marker = self.host.drop_marker
+        frozen = None if marker is None else str(Path(marker).with_name(FROZEN_MARK))
+        if not first_time(frozen, self.host.freeze):
+            return False
+        self.wire.freeze()
         return True
+
+    def _input_watch(self) -> Callable[[bytes], bool] | None:
+        """For a host with the freeze fault: a session's input check (commands sent
+        through a served shell arrive as input, not as exec requests)."""
+        if not self.host.freeze:
+            return None
+        text = CommandText(self.host.freeze)
+
+        def held(data: bytes) -> bool:
+            if not text.feed(data) or not self._freeze():
+                return False
+            self.wire.released.wait()  # the command never reaches the host
+            return True
+
+        return held
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
         return self._start(channel, ["/bin/bash"])
@@ -286,6 +433,7 @@ class _Connection(paramiko.ServerInterface):
             session_argv(self.host, program),
             session_env(self.host, self.connection),
             self.cut,
+            self._input_watch(),
         )
         with self.lock:
             self.sessions.add(session)
@@ -302,6 +450,7 @@ class _Connection(paramiko.ServerInterface):
 
     def cut(self) -> None:
         """Drop the TCP connection without an SSH goodbye, as a dying network would."""
+        self.wire.release()
         with contextlib.suppress(OSError):
             self.sock.setsockopt(
                 socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
@@ -358,7 +507,7 @@ class LabSSHServer:
     """SSH servers for many lab hosts in this process.  ``bind``, ``start``, then ``stop``."""
 
     def __init__(self, hosts: Sequence[ServedHost], log: Callable[[str], None]) -> None:
-        self.hosts = list(hosts)
+        self.hosts = [with_freeze_fault(h) for h in hosts]
         self.log = log
         self.keys = {h.name: paramiko.Ed25519Key(filename=h.host_key_path) for h in self.hosts}
         self.listeners: dict[int, tuple[socket.socket, ServedHost]] = {}
@@ -417,7 +566,7 @@ class LabSSHServer:
         connection = _Connection(host, sock, peer)
         with self.lock:
             self.connections.add(connection)
-        transport = paramiko.Transport(sock)
+        transport = paramiko.Transport(connection.wire)
         try:
             transport.add_server_key(self.keys[host.name])
             transport.start_server(server=connection)

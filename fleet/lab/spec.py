@@ -427,6 +427,7 @@ _FAULT_CHECKS: Mapping[str, Callable[[_Where, yaml.Node, str], Any]] = {
     "slow": _fault_number_or_text,
     "hang": _fault_flag_or_text,
     "drop": _fault_text,
+    "freeze": _fault_text,
     "missing_packages": _fault_packages,
     "repo_down": _fault_flag_or_text,
     "yum_lock": _fault_number,
