@@ -37,6 +37,7 @@ class Settings:
     repo_url: str = DOCKER_CE_REPO
     package_source: str = "docker"  # "docker": Docker's docker-ce packages; "distro": docker.io
     system_update: bool = False
+    allow_erasing: bool = False  # dnf --allowerasing: replace conflicting packages (EL8+)
     cgroup_driver: str = "systemd"
     storage_driver: str = "overlay2"
     daemon_json: Mapping[str, Any] = field(default_factory=lambda: dict(REFERENCE_DAEMON_JSON))
@@ -159,6 +160,12 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
         SettingSpec(
             "system_update",
             "run a whole-system 'yum update -y' before the engine install",
+            _boolean,
+        ),
+        SettingSpec(
+            "allow_erasing",
+            "let dnf erase packages that conflict with the engine (podman, runc): "
+            "'dnf install --allowerasing' (EL8+; yum 3 on EL7 has no such flag)",
             _boolean,
         ),
         SettingSpec("cgroup_driver", "cgroup driver the running engine must report", _text),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -117,12 +118,83 @@ def test_engine_install_is_confirmed_with_rpm():
         "containerd.io-1.2.13-3.2.el7.x86_64\npackage docker-ce is not installed\n"
         "package docker-ce-cli is not installed\n"
     )
-    assert action.confirm(skipped, "") == "No package docker-ce-19.03.11 available."
+    assert action.confirm(skipped, "") == (
+        "docker-ce-19.03.11 not available from the enabled repositories "
+        "(yum: No package docker-ce-19.03.11 available.)"
+    )
     done = (
         "Complete!\n@@fleet:installed\ncontainerd.io-1.2.13-3.2.el7.x86_64\n"
         "docker-ce-19.03.11-3.el7.x86_64\ndocker-ce-cli-19.03.11-3.el7.x86_64\n"
     )
     assert action.confirm(done, "") is None
+
+
+def test_every_missing_pin_is_named_whether_yum_exits_0_or_1():
+    action = EnginePackages().check(ctx(FRESH)).actions[0]
+    said = (
+        "No package docker-ce-19.03.11 available.\nNo package docker-ce-cli-19.03.11 available.\n"
+    )
+    expected = (
+        "docker-ce-19.03.11, docker-ce-cli-19.03.11 not available from the enabled repositories "
+        "(yum: No package docker-ce-19.03.11 available.; No package docker-ce-cli-19.03.11 "
+        "available.)"
+    )
+    # some names resolved: yum installs them and exits 0 (the command then asks rpm)
+    partial = (
+        f"{said}Complete!\n@@fleet:installed\ncontainerd.io-1.2.13-3.2.el7.x86_64\n"
+        "package docker-ce is not installed\npackage docker-ce-cli is not installed\n"
+    )
+    assert action.confirm(partial, "") == expected
+    # none resolved: "Error: Nothing to do", exit 1, and the rpm query never runs
+    assert action.confirm(said, "Error: Nothing to do\n") == expected
+    assert action.explain(said, "Error: Nothing to do\n") == expected
+
+
+PODMAN_STDERR = (
+    "Error: \n Problem: problem with installed package podman-2.0.5-5.module_el8.3.0+512+"
+    "b3b58dca.x86_64\n  - package containerd.io-1.6.28-3.1.el8.x86_64 conflicts with runc "
+    "provided by runc-1.0.0-68.rc92.module_el8.3.0+475+c50ce30b.x86_64\n"
+)
+PODMAN_HINT = (
+    "(try to add '--allowerasing' to command line to replace conflicting packages or "
+    "'--skip-broken' to skip uninstallable packages)\n"
+)
+
+
+def test_a_dnf_conflict_fails_with_dnfs_words_and_the_way_out():
+    el8 = replace(FRESH, os_id="centos", os_version="8", package_manager="dnf")
+    settings = Settings(docker_version="20.10.24", containerd_version="1.6.28")
+    action = EnginePackages().check(ctx(el8, settings=settings)).actions[0]
+    assert "--allowerasing" not in action.command
+    error = action.confirm(PODMAN_HINT, PODMAN_STDERR)
+    assert error.startswith(
+        "containerd.io-1.6.28-3.1.el8.x86_64 conflicts with runc provided by "
+        "runc-1.0.0-68.rc92.module_el8.3.0+475+c50ce30b.x86_64: remove podman and runc first "
+        "(dnf remove podman runc), or set allow_erasing"
+    )
+    assert "(dnf: Problem: problem with installed package podman-2.0.5-5" in error
+    assert error.endswith("'--skip-broken' to skip uninstallable packages)")
+
+
+def test_allow_erasing_adds_the_flag_to_dnf_installs_only():
+    settings = Settings(allow_erasing=True, docker_version="20.10.24", containerd_version="1.6.28")
+    el8 = replace(FRESH, os_id="rocky", os_version="8.9", package_manager="dnf")
+    for step in (EnginePackages(), Prerequisites()):
+        assert (
+            step.check(ctx(el8, settings=settings))
+            .actions[0]
+            .command.startswith("dnf install -y --allowerasing ")
+        )
+    el7 = EnginePackages().check(ctx(FRESH, settings=settings)).actions[0]
+    assert el7.command.startswith("yum install -y containerd.io-1.6.28 ")
+    yum_conflict = (
+        "Error: docker-ce conflicts with 2:docker-1.13.1-88.git07f3374.el7.centos.x86_64\n"
+    )
+    assert el7.confirm("", yum_conflict).endswith(
+        ": remove docker first (yum remove docker); allow_erasing does not apply here: yum 3 "
+        "(EL7) has no --allowerasing (yum: docker-ce conflicts with "
+        "2:docker-1.13.1-88.git07f3374.el7.centos.x86_64)"
+    )
 
 
 def test_dnf_hosts_use_dnf():
@@ -252,6 +324,35 @@ def test_debian_with_dockers_repository():
     )
     assert "apt-cache madison docker-ce " in engine.command
     assert "E: Version '20.10.24' for 'docker-ce' was not found" in engine.command
+
+
+def test_apt_names_every_pin_no_source_has_and_installs_nothing(tmp_path):
+    """The apt command itself, run by sh against an apt-cache listing only 1.6.20-1."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    programs = {
+        "apt-cache": "echo ' containerd.io | 1.6.20-1 | https://download.docker.com/linux/debian'",
+        "apt-get": f'echo "apt-get $*" >> {tmp_path}/ran',
+        "dpkg-query": "exit 1",
+    }
+    for name, body in programs.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    settings = Settings(docker_version="20.10.24", containerd_version="1.6.20")
+    action = EnginePackages().check(ctx(DEBIAN, settings=settings)).actions[0]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    run = subprocess.run(["sh", "-c", action.command], capture_output=True, text=True, env=env)
+    assert run.returncode == 100
+    assert run.stderr.splitlines() == [
+        "E: Version '20.10.24' for 'docker-ce' was not found",
+        "E: Version '20.10.24' for 'docker-ce-cli' was not found",
+    ]
+    assert (tmp_path / "ran").read_text() == "apt-get update -q\n"  # never "install"
+    assert action.explain(run.stdout, run.stderr) == (
+        "docker-ce=20.10.24, docker-ce-cli=20.10.24 not available from the enabled repositories "
+        "(apt: E: Version '20.10.24' for 'docker-ce' was not found; E: Version '20.10.24' for "
+        "'docker-ce-cli' was not found)"
+    )
 
 
 def test_debian_with_the_distributions_engine():

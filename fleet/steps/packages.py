@@ -6,6 +6,12 @@ the host's facts (its package manager) and the ``package_source`` setting:
 ``distro`` the distribution's engine (Debian/Ubuntu ``docker.io``) with no extra
 repository.  Every install is confirmed by asking the package database
 afterwards, because EL7's yum exits 0 after skipping a name it cannot find.
+
+When the package manager refuses, :func:`describe_refusal` turns
+:mod:`fleet.pkgerrors`' reading of its output into the host's one-line error:
+every package it could not find, a conflict with dnf's own words and the way out
+(remove what blocks, or the ``allow_erasing`` setting, which adds dnf's
+``--allowerasing``), a failed repository with its cause.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet.daemonjson import engine_version_tuple
 from fleet.facts import APT_DOCKER_LIST, HostFacts, parse_dpkg_query, parse_rpm_q
+from fleet.pkgerrors import Refusal, RepoFailure, clean_lines, parse_refusal
 from fleet.settings import DOCKER_CE_REPO, Settings
 from fleet.steps.base import Action
 
@@ -73,18 +80,118 @@ class LockWait:
         return None
 
 
-def package_error(stdout: str, stderr: str) -> str:
-    """yum, dnf and apt put the useful line in different places; prefer their own wording."""
-    lines = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines() if ln.strip()]
-    markers = ("No package", "No match for argument", "Unable to find a match", "Cannot find")
-    for marker in (*markers, "E: "):
-        for line in lines:
-            if marker in line:
-                return line
-    errors = [ln for ln in lines if ln.startswith(("Error", "ERROR", "One of the configured"))]
+def describe_refusal(
+    stdout: str,
+    stderr: str,
+    pm: str,
+    *,
+    short: Sequence[tuple[str, str | None]] = (),
+    allow_erasing: bool = False,
+) -> str:
+    """One line saying why ``short`` (name, version) is not installed, in the tool's own words.
+
+    Every missing package is named, a dependency problem comes with the tool's whole
+    text and the way out, a failed repository with its cause.  Only when the output
+    holds none of these does a lock, or the tool's error lines, stand in.  (Packages
+    the tool did not name were refused with the rest: dnf and apt refuse the whole
+    command, and yum 3 installs what it finds.)
+    """
+    refusal = parse_refusal(stdout, stderr)
+    parts = [
+        *_missing_part(refusal, pm),
+        *_problem_part(refusal, pm, {name for name, _ in short}, allow_erasing),
+        *(_repository_part(failure, pm) for failure in refusal.repositories),
+    ]
+    if not parts and refusal.lock:
+        parts.append(f"the {pm} lock is held by another process ({pm}: {refusal.lock})")
+    if parts:
+        return "; ".join(parts)
+    said = _fallback(refusal, stdout, stderr)
+    if short:
+        names = ", ".join(_spec(n, v) for n, v in short)
+        return f"{names} not installed after the package install ({pm}: {said})"
+    return said
+
+
+def _spec(name: str, version: str | None) -> str:
+    return f"{name}-{version}" if version else name
+
+
+def _missing_part(refusal: Refusal, pm: str) -> list[str]:
+    if not refusal.missing:
+        return []
+    said = "; ".join(refusal.missing_said)
+    return [
+        f"{', '.join(refusal.missing)} not available from the enabled repositories ({pm}: {said})"
+    ]
+
+
+def _problem_part(
+    refusal: Refusal, pm: str, installing: set[str], allow_erasing: bool
+) -> list[str]:
+    """A dependency problem: what conflicts, the way out, then the tool's words and hint."""
+    if not refusal.problems:
+        return []
+    words = [line for problem in refusal.problems for line in problem.said]
+    if refusal.hint:
+        words.append(refusal.hint)
+    conflicts = refusal.conflicts
+    clashes = [c for c in conflicts if c.verb == "conflicts with"] or list(conflicts)
+    if not clashes:
+        return [f"{pm} cannot resolve the dependencies ({pm}: {'; '.join(words)})"]
+    lead = "; ".join(dict.fromkeys(c.sentence for c in clashes))
+    blockers = [
+        n
+        for n in dict.fromkeys(
+            package_name(p) for p in (*refusal.installed, *(c.provider for c in clashes))
+        )
+        if n not in installing
+    ]
+    way = _way_out(pm, blockers, allow_erasing, refusal)
+    return [f"{lead}{': ' + way if way else ''} ({pm}: {'; '.join(words)})"]
+
+
+def _way_out(pm: str, blockers: list[str], allow_erasing: bool, refusal: Refusal) -> str:
+    """Remove what blocks the install first, or (dnf only) let dnf erase it."""
+    remove = f"remove {' and '.join(blockers)} first ({pm} remove {' '.join(blockers)})"
+    if pm == "yum":
+        return (
+            remove + "; " if blockers else ""
+        ) + "allow_erasing does not apply here: yum 3 (EL7) has no --allowerasing"
+    if (
+        pm != "dnf"
+        or allow_erasing
+        or (refusal.hint and "--allowerasing" not in refusal.suggestions)
+    ):
+        return remove if blockers else ""
+    erase = (
+        "set allow_erasing (allow_erasing: true in the inventory, or --allow-erasing true) "
+        "to let dnf erase them"
+    )
+    return f"{remove}, or {erase}" if blockers else erase
+
+
+def package_name(nevra: str) -> str:
+    """``podman`` from ``podman-2.0.5-5.module_el8.3.0+512+b3b58dca.x86_64`` (yum 3 puts the
+    epoch first: ``2:docker-1.13.1-209.el7.x86_64``)."""
+    text = re.sub(r"^\d+:", "", nevra)
+    parts = text.rsplit("-", 2)
+    return parts[0] if len(parts) == 3 and parts[1][:1].isdigit() else text
+
+
+def _repository_part(failure: RepoFailure, pm: str) -> str:
+    if not failure.said:
+        return f"repository {failure.repo} failed"
+    return f"repository {failure.repo} unavailable ({pm}: {'; '.join(failure.said)})"
+
+
+def _fallback(refusal: Refusal, stdout: str, stderr: str) -> str:
+    """No reason the parser knows: the tool's error lines, else its last line."""
+    errors = [e for e in refusal.errors if e.rstrip(":").strip() not in ("Error", "E")]
     if errors:
-        return errors[0]
-    return lines[-1] if lines else "package manager failed"
+        return "; ".join(dict.fromkeys(errors))
+    lines = clean_lines(f"{stdout}\n{stderr}")
+    return lines[-1] if lines else "the package manager gave no reason"
 
 
 @dataclass(frozen=True)
@@ -102,13 +209,17 @@ class Backend:
     def install(self, packages: Mapping[str, str | None], settings: Settings) -> Action:
         """Install ``packages`` (name -> version, None for any) and confirm they are there."""
         names = " ".join(packages)
-        what = " ".join(f"{n}-{v}" if v else n for n, v in packages.items())
-        command = f"{self._install_command(packages)} && echo {QUERY_MARK} && {self._query(names)}"
+        what = " ".join(_spec(n, v) for n, v in packages.items())
+        install = self._install_command(packages, settings.allow_erasing)
+        command = f"{install} && echo {QUERY_MARK} && {self._query(names)}"
         return Action(
             f"install {what}",
             command,
-            explain=package_error,
-            confirm=lambda out, err: self._shortfall(out, err, packages),
+            explain=lambda out, err: (
+                self._shortfall(out, err, packages, settings)
+                or describe_refusal(out, err, self.pm, allow_erasing=settings.allow_erasing)
+            ),
+            confirm=lambda out, err: self._shortfall(out, err, packages, settings),
             watcher=lambda notify: LockWait(self.pm, settings.yum_lock_timeout, notify),
         )
 
@@ -124,7 +235,7 @@ class Backend:
             unchanged_marker="No packages marked for update"
             if self.pm == "yum"
             else "0 upgraded, 0 newly installed",
-            explain=package_error,
+            explain=lambda out, err: describe_refusal(out, err, self.pm),
             watcher=lambda notify: LockWait(self.pm, settings.yum_lock_timeout, notify),
         )
 
@@ -135,27 +246,19 @@ class Backend:
         tool = "dnf config-manager" if self.pm == "dnf" else "yum-config-manager"
         return Action(f"add repository {url}", f"{tool} --add-repo {shlex.quote(url)}")
 
-    def _install_command(self, packages: Mapping[str, str | None]) -> str:
+    def _install_command(self, packages: Mapping[str, str | None], allow_erasing: bool) -> str:
         if self.pm != "apt":
-            pins = [f"{n}-{v}" if v else n for n, v in packages.items()]
-            return f"{self.pm} install -y {' '.join(shlex.quote(p) for p in pins)}"
+            pins = " ".join(shlex.quote(_spec(n, v)) for n, v in packages.items())
+            # yum 3 (EL7) has no --allowerasing; the error of a conflict says so instead
+            erasing = "--allowerasing " if allow_erasing and self.pm == "dnf" else ""
+            return f"{self.pm} install -y {erasing}{pins}"
         # apt wants the full Debian version (epoch, revision): pick the newest candidate
-        # whose upstream version is the pin, and fail with apt's own wording if none is.
-        picks = []
-        for name, version in packages.items():
-            if version:
-                picks.append(
-                    f"v=$(apt-cache madison {shlex.quote(name)} | awk -v w={shlex.quote(version)} "
-                    '\'{v=$3; sub(/^[0-9]+:/, "", v); if (index(v, w) == 1 && substr(v, '
-                    "length(w)+1, 1) !~ /[0-9]/) {print $3; exit}}'); "
-                    f"[ -n \"$v\" ] || {{ echo \"E: Version '{version}' for '{name}' was not "
-                    f'found" >&2; exit 100; }}; p="$p {name}=$v"'
-                )
-            else:
-                picks.append(f'p="$p {name}"')
+        # whose upstream version is the pin, and fail with apt's own wording for every
+        # pin that has none (all of them, not just the first).
+        picks = [_apt_pick(name, version) for name, version in packages.items()]
         return (
-            f"p=; {APT_ENV} apt-get update -q >/dev/null && {'; '.join(picks)} && "
-            f"{APT_ENV} apt-get install -y -q $p"
+            f"p=; f=; {APT_ENV} apt-get update -q >/dev/null || exit 100; {'; '.join(picks)}; "
+            f'[ -z "$f" ] || exit 100; {APT_ENV} apt-get install -y -q $p'
         )
 
     def _query(self, names: str) -> str:
@@ -164,22 +267,39 @@ class Backend:
         return f"rpm -q {names}; true"
 
     def _shortfall(
-        self, stdout: str, stderr: str, packages: Mapping[str, str | None]
+        self, stdout: str, stderr: str, packages: Mapping[str, str | None], settings: Settings
     ) -> str | None:
-        before, _, after = stdout.partition(QUERY_MARK)
+        """Why the pinned packages are not all installed (the package database decides)."""
+        before, marked, after = stdout.partition(QUERY_MARK)
         installed = parse_dpkg_query(after) if self.pm == "apt" else parse_rpm_q(after)
-        missing = [
-            f"{name}-{version}" if version else name
+        short = [
+            (name, version)
             for name, version in packages.items()
             if not installed.get(name)
             or (version and not same_version(installed[name] or "", version))
         ]
-        if not missing:
+        if marked and not short:
             return None
-        said = package_error(before, stderr)
-        if any(m in said for m in ("No package", "No match", "not found")):
-            return said
-        return f"{', '.join(missing)} not installed after the package install ({said})"
+        return describe_refusal(
+            before,
+            stderr,
+            self.pm,
+            short=short or list(packages.items()),
+            allow_erasing=settings.allow_erasing,
+        )
+
+
+def _apt_pick(name: str, version: str | None) -> str:
+    """Shell that adds ``name=<full version>`` to ``$p``, or says apt's line and sets ``$f``."""
+    if not version:
+        return f'p="$p {name}"'
+    return (
+        f"v=$(apt-cache madison {shlex.quote(name)} | awk -v w={shlex.quote(version)} "
+        '\'{v=$3; sub(/^[0-9]+:/, "", v); if (index(v, w) == 1 && substr(v, '
+        "length(w)+1, 1) !~ /[0-9]/) {print $3; exit}}'); "
+        f'if [ -n "$v" ]; then p="$p {name}=$v"; else '
+        f"echo \"E: Version '{version}' for '{name}' was not found\" >&2; f=1; fi"
+    )
 
 
 def _apt_repository(facts: HostFacts, url: str) -> str:

@@ -134,6 +134,28 @@ def test_missing_packages(make_host: Callable[..., SimHost]) -> None:
     ok(host, "yum install -y docker-ce-19.03.12")
 
 
+def test_yum_skips_every_missing_pin_and_installs_the_rest(
+    make_host: Callable[..., SimHost],
+) -> None:
+    """yum 3 exits 0 when some names resolve (docker-centos-facts.md §4.2), 1 when none does."""
+    missing = ["docker-ce-19.03.11", "docker-ce-cli-19.03.11"]
+    host = make_host(os="centos7", packages=["yum-utils"], faults={"missing_packages": missing})
+    ok(host, f"yum-config-manager --add-repo {REPO_URL}")
+    pins = "containerd.io-1.2.13 docker-ce-19.03.11 docker-ce-cli-19.03.11"
+    first = ok(host, f"yum install -y {pins}")
+    assert (
+        "No package docker-ce-19.03.11 available.\nNo package docker-ce-cli-19.03.11 available.\n"
+        in first.stdout
+    )
+    assert first.stdout.rstrip().endswith("Complete!") and first.stderr == ""
+    assert ok(host, "rpm -q containerd.io").stdout.startswith("containerd.io-1.2.13-")
+    # containerd.io is there now: "already installed" still counts as resolved (cli.py:1068)
+    again = ok(host, f"yum install -y {pins}")
+    assert again.stdout.rstrip().endswith("Nothing to do") and again.stderr == ""
+    none = host.run("yum install -y docker-ce-19.03.11 docker-ce-cli-19.03.11")
+    assert none.returncode == 1 and none.stderr == "Error: Nothing to do\n"
+
+
 def test_repo_down_with_and_without_the_docker_repo(make_host: Callable[..., SimHost]) -> None:
     host = make_host(os="centos7", packages=["yum-utils"], faults={"repo_down": True})
     base = host.run("yum install -y lvm2")
@@ -169,6 +191,36 @@ def test_repo_down_with_and_without_the_docker_repo(make_host: Callable[..., Sim
     failed = dnf.run("dnf install -y docker-ce")
     assert failed.returncode == 1
     assert "Error: Failed to download metadata for repo 'docker-ce-stable'" in failed.stderr
+
+
+def test_repo_down_refused_gives_curl_error_7(make_host: Callable[..., SimHost]) -> None:
+    repo_file = (
+        "[docker-ce-stable]\nname=Docker CE Stable - $basearch\n"
+        "baseurl=https://download.docker.com/linux/centos/$releasever/$basearch/stable\nenabled=1\n"
+    )
+    el7 = make_host(os="centos7", faults={"repo_down": "refused"})
+    el7.write("/etc/yum.repos.d/docker-ce.repo", repo_file)
+    url = "https://download.docker.com/linux/centos/7/x86_64/stable/repodata/repomd.xml"
+    err = el7.run("yum install -y docker-ce").stderr
+    assert err.startswith(
+        f'{url}: [Errno 14] curl#7 - "Failed connect to download.docker.com:443; Connection '
+        'refused"\nTrying other mirror.\n'
+    )
+    el8 = make_host(os="centos8", faults={"repo_down": "refused"})
+    el8.write("/etc/yum.repos.d/docker-ce.repo", repo_file)
+    url = url.replace("/7/", "/8/")
+    assert el8.run("dnf install -y docker-ce").stderr == (
+        "Errors during downloading metadata for repository 'docker-ce-stable':\n"
+        f"  - Curl error (7): Couldn't connect to server for {url} [Failed to connect to "
+        "download.docker.com port 443: Connection refused]\n"
+        "Error: Failed to download metadata for repo 'docker-ce-stable': Cannot download "
+        "repomd.xml: Cannot download repodata/repomd.xml: All mirrors were tried\n"
+    )
+    base = make_host(os="centos8", faults={"repo_down": "refused"}).run("dnf install -y lvm2")
+    assert base.returncode == 1
+    assert "Curl error (7): Couldn't connect to server for http://mirrorlist.centos.org/" in (
+        base.stderr
+    )
 
 
 def test_restart_noop_keeps_the_old_engine(make_host: Callable[..., SimHost]) -> None:

@@ -25,6 +25,10 @@ MISSING_PIN_HOST = "deb3"
 DISTRO = ("--package-source", "distro")
 # apt's own line for a version that no source has (apt-get install NAME=VERSION)
 MISSING_PIN_ERROR = "E: Version '99.0.0' for 'docker.io' was not found"
+# the host's error: every pin no source has, with apt's words
+MISSING_PIN_REASON = (
+    f"docker.io=99.0.0 not available from the enabled repositories (apt: {MISSING_PIN_ERROR})"
+)
 # Everything a failed install could have left behind on a host without an engine.
 UNTOUCHED = (
     "md5sum /var/lib/dpkg/status; ls -A /etc/systemd/system; ls -A /etc/docker 2>&1;"
@@ -161,7 +165,7 @@ def test_a_pin_the_repository_lacks_fails_with_apts_words_and_touches_nothing(
     assert run.exit_code == 1, run.explain()  # a failed host; one batch, so nothing to halt
     result = run.host(host)
     assert result["status"] == "failed"
-    assert result["error"] == MISSING_PIN_ERROR
+    assert result["error"] == MISSING_PIN_REASON
     # the host stops at the failed step: no daemon.json, drop-in directory or restart
     assert [(s["name"], s["status"]) for s in result["steps"]] == [
         ("preflight", "ok"),
@@ -171,7 +175,7 @@ def test_a_pin_the_repository_lacks_fails_with_apts_words_and_touches_nothing(
         ("engine_packages", "failed"),
     ]
     assert run.steps(host)["engine_packages"]["message"] == (
-        f"install containerd-{CONTAINERD_VERSION} docker.io-99.0.0: {MISSING_PIN_ERROR}"
+        f"install containerd-{CONTAINERD_VERSION} docker.io-99.0.0: {MISSING_PIN_REASON}"
     )
     assert real_fleet.ssh(host, UNTOUCHED, check=False).stdout == before
     assert installed(real_fleet, host, "containerd") == ""  # the good pin was not installed

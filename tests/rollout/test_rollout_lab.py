@@ -70,7 +70,10 @@ def test_a_failed_batch_halts_and_later_hosts_are_untouched(lab, tmp_path):
         "node04": "not_run",
         "node05": "not_run",
     }
-    assert by_name(report)["node02"]["error"] == "No package docker-ce-19.03.11 available."
+    assert by_name(report)["node02"]["error"] == (
+        "docker-ce-19.03.11 not available from the enabled repositories "
+        "(yum: No package docker-ce-19.03.11 available.)"
+    )
     summary = report["summary"]
     assert (summary["changed"], summary["failed"], summary["not_run"]) == (1, 1, 3)
     for name in ("node03", "node04", "node05"):

@@ -3,7 +3,9 @@
 The docker-ce repository exists for yum only through its .repo file, whose
 ``baseurl`` is resolved with the host's ``$releasever`` (RHEL 7 says
 ``7Server``, a path download.docker.com does not have: the real 404).
-The ``repo_down`` fault makes metadata downloads fail with yum's own texts.
+The ``repo_down`` fault makes metadata downloads fail with yum's own texts: its
+host name does not resolve (``repo_down: true``, curl error 6) or its server
+refuses connections (``repo_down: refused``, curl error 7).
 """
 
 from __future__ import annotations
@@ -150,29 +152,42 @@ def _host_of(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
+def _curl_errors(host: Host, url: str) -> tuple[str, str]:
+    """(yum 3's, dnf's) text for a download of ``url`` while the repository is down.
+
+    Refused connections: yum 3 (curl 7.29) as in GH rocksclusters/base#38, dnf's
+    librepo ("Curl error (%d): %s for %s [%s]", downloader.c:1879 in librepo 1.12.0)
+    as in GH RediSearch/RediSearch#3529.  Unresolvable names: docker-centos-facts.md 4.4/4.5.
+    """
+    name = _host_of(url)
+    if str(host.faults.get("repo_down")).lower() == "refused":
+        port = 443 if url.startswith("https:") else 80
+        return (
+            f'curl#7 - "Failed connect to {name}:{port}; Connection refused"',
+            f"Curl error (7): Couldn't connect to server for {url} "
+            f"[Failed to connect to {name} port {port}: Connection refused]",
+        )
+    return (
+        f'curl#6 - "Could not resolve host: {name}; Unknown error"',
+        f"Curl error (6): Couldn't resolve host name for {url} [Could not resolve host: {name}]",
+    )
+
+
 def metadata_failure(host: Host) -> str | None:
     """yum's/dnf's complete error output when repository metadata cannot be fetched, else None."""
     repo = docker_repo(host)
     down = bool(host.faults.get("repo_down"))
     if repo is not None and (down or _bad_path(repo)):
         url = f"{repo.baseurl}/repodata/repomd.xml"
+        yum_curl, dnf_curl = _curl_errors(host, url)
         if host.profile.uses_dnf:
-            reason = (
-                f"  - Status code: 404 for {url}"
-                if not down
-                else f"  - Curl error (6): Couldn't resolve host name for {url} "
-                f"[Could not resolve host: {_host_of(url)}]"
-            )
+            reason = f"  - Status code: 404 for {url}" if not down else f"  - {dnf_curl}"
             return (
                 f"Errors during downloading metadata for repository '{repo.repo_id}':\n{reason}\n"
                 f"Error: Failed to download metadata for repo '{repo.repo_id}': Cannot download "
                 "repomd.xml: Cannot download repodata/repomd.xml: All mirrors were tried"
             )
-        err = (
-            f'[Errno 14] curl#6 - "Could not resolve host: {_host_of(url)}; Unknown error"'
-            if down
-            else "[Errno 14] HTTPS Error 404 - Not Found"
-        )
+        err = f"[Errno 14] {yum_curl}" if down else "[Errno 14] HTTPS Error 404 - Not Found"
         return (
             f"{url}: {err}\nTrying other mirror.\n"
             + _YUM_ADVICE.format(name=repo.name, repo_id=repo.repo_id)
@@ -188,20 +203,16 @@ def _base_repo_failure(host: Host) -> str:
     major = host.profile.family[-1]
     if host.profile.uses_dnf:
         repo_id = "baseos"
+        url = f"http://mirrorlist.centos.org/?release={major}&arch=x86_64&repo=BaseOS&infra=stock"
+        curl = _curl_errors(host, url)[1]
         return (
-            f"Errors during downloading metadata for repository '{repo_id}':\n"
-            f"  - Curl error (6): Couldn't resolve host name for http://mirrorlist.centos.org/"
-            f"?release={major}&arch=x86_64&repo=BaseOS&infra=stock [Could not resolve host: "
-            "mirrorlist.centos.org]\n"
+            f"Errors during downloading metadata for repository '{repo_id}':\n  - {curl}\n"
             f"Error: Failed to download metadata for repo '{repo_id}': Cannot prepare internal "
-            "mirrorlist: Curl error (6): Couldn't resolve host name for http://mirrorlist.centos.org/"
-            f"?release={major}&arch=x86_64&repo=BaseOS&infra=stock [Could not resolve host: "
-            "mirrorlist.centos.org]"
+            f"mirrorlist: {curl}"
         )
+    url = f"http://mirrorlist.centos.org/?release={major}&arch=x86_64&repo=os&infra=stock"
     return (
-        f"Could not retrieve mirrorlist http://mirrorlist.centos.org/?release={major}&arch=x86_64"
-        "&repo=os&infra=stock error was\n"
-        '14: curl#6 - "Could not resolve host: mirrorlist.centos.org; Unknown error"\n'
+        f"Could not retrieve mirrorlist {url} error was\n14: {_curl_errors(host, url)[0]}\n"
         + _YUM_ADVICE.format(name="Unknown", repo_id="<repoid>")
         + f"\nCannot find a valid baseurl for repo: base/{major}/x86_64"
     )
@@ -271,15 +282,14 @@ def _add_repo(host: Host, url: str, dnf_style: bool) -> int:
         print(f"adding repo from: {url}")
         print(f"grabbing file {url} to {dest}")
     if host.faults.get("repo_down") and url.endswith(".repo"):
-        reason = f'[Errno 14] curl#6 - "Could not resolve host: {_host_of(url)}; Unknown error"'
+        yum_curl, dnf_curl = _curl_errors(host, url)
         if dnf_style:
+            print(f"Error: Configuration of repo failed: {dnf_curl}", file=sys.stderr)
+        else:
             print(
-                f"Error: Configuration of repo failed: Curl error (6): Couldn't resolve host name "
-                f"for {url} [Could not resolve host: {_host_of(url)}]",
+                f"Could not fetch/save url {url} to file {dest}: [Errno 14] {yum_curl}",
                 file=sys.stderr,
             )
-        else:
-            print(f"Could not fetch/save url {url} to file {dest}: {reason}", file=sys.stderr)
         return 1
     if not is_root():
         err = f"[Errno 13] Permission denied: '{dest}'"

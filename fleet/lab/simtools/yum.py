@@ -163,8 +163,8 @@ def wait_for_lock(host: Host, dnf: bool) -> int:
         if now - last_shown >= 2.0:
             simulated = now < hold_until
             holder = _holder(host, simulated, first)
-            if dnf:
-                Out.err(f"Waiting for process with pid {holder['pid']} to finish.")
+            if dnf:  # dnf lock.py:139, logged at INFO: stdout
+                print(f"Waiting for process with pid {holder['pid']} to finish.", flush=True)
             else:
                 if not shown_existing:
                     Out.err(
@@ -283,8 +283,10 @@ def _already(out: Out, dnf: bool, pkg: Pkg) -> None:
         out.say(f"Package {pkg.envra} already installed and latest version")
 
 
-def _podman_conflict(host: Host, txn: Txn, allowerasing: bool) -> str | None:
-    """CentOS 8's container-tools runc versus containerd.io (which obsoletes runc)."""
+def _podman_conflict(host: Host, txn: Txn, allowerasing: bool) -> Conflict | None:
+    """CentOS 8's container-tools runc versus containerd.io, which conflicts with and
+    obsoletes runc.  Alone, runc is simply replaced (obsoleted); when podman needs it,
+    dnf refuses unless it may erase podman (``--allowerasing``)."""
     if host.profile.family != "el8":
         return None
     incoming = [p for p in txn.incoming() if p.name == "containerd.io"]
@@ -293,32 +295,48 @@ def _podman_conflict(host: Host, txn: Txn, allowerasing: bool) -> str | None:
     podman = _newest_installed(installed, "podman")
     if not incoming or runc is None:
         return None
-    if allowerasing:
+    if podman is None or allowerasing:
         txn.remove.append(runc)
         if podman is not None:
             txn.dep_remove.append(podman)
         return None
-    cio = incoming[0].nevra
-    lines = ["Error: "]
-    if podman is not None:
-        lines += [
-            f" Problem: problem with installed package {podman.nevra}",
-            f"  - package {podman.nevra} requires runc >= 1.0.0-57, but none of the providers "
-            "can be installed",
-        ]
-    else:
-        lines.append(f" Problem: problem with installed package {runc.nevra}")
-    lines += [
-        f"  - package {cio} conflicts with runc provided by {runc.nevra}",
-        f"  - package {cio} obsoletes runc provided by {runc.nevra}",
-        "  - cannot install the best candidate for the job",
-        "  - package runc-1.0.0-64.rc10.module_el8.3.0+479+69e2ae26.x86_64 is filtered out by "
-        "modular filtering",
-        "(try to add '--allowerasing' to command line to replace conflicting packages or "
-        "'--skip-broken' to skip uninstallable packages or '--nobest' to use not only best "
-        "candidate packages)",
-    ]
-    return "\n".join(lines)
+    return Conflict(incoming[0], runc, podman)
+
+
+class Conflict(NamedTuple):
+    """What dnf 4 prints when containerd.io cannot replace the runc podman requires."""
+
+    containerd: Pkg
+    runc: Pkg
+    podman: Pkg
+
+    def error(self) -> str:
+        """stderr: dnf main.py:59 "Error: %s" of util.py:418-422's "\n Problem: ..." block,
+        rules worded as libdnf 0.55 Goal.cpp:69/84/85/88; a CentOS 8.3 session in
+        GH geerlingguy/ansible-role-docker#254."""
+        cio, runc, podman = self.containerd.nevra, self.runc.nevra, self.podman.nevra
+        return "\n".join(
+            [
+                "Error: ",
+                f" Problem: problem with installed package {podman}",
+                f"  - package {podman} requires runc >= 1.0.0-57, but none of the providers "
+                "can be installed",
+                f"  - package {cio} conflicts with runc provided by {runc}",
+                f"  - package {cio} obsoletes runc provided by {runc}",
+                "  - cannot install the best candidate for the job",
+                "  - package runc-1.0.0-64.rc10.module_el8.3.0+479+69e2ae26.x86_64 is filtered out "
+                "by modular filtering",
+            ]
+        )
+
+    @staticmethod
+    def hint() -> str:
+        """stdout (logger.info): dnf main.py:134-153, conflicts + strict + best=True."""
+        return (
+            "(try to add '--allowerasing' to command line to replace conflicting packages or "
+            "'--skip-broken' to skip uninstallable packages or '--nobest' to use not only best "
+            "candidate packages)"
+        )
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -330,22 +348,26 @@ def _install(host: Host, opts: Options, out: Out, dnf: bool) -> int:
         return 1
     txn, missing = plan_install(host, opts, out, dnf, catalogue)
     if missing:
-        if dnf:
+        if dnf:  # install.py:178 logs each at INFO (stdout); main.py:59 the Error (stderr)
             for arg in missing:
-                Out.err(f"No match for argument: {arg}")
+                out.say(f"No match for argument: {arg}")
             Out.err(f"Error: Unable to find a match: {' '.join(missing)}")
             return 1
-        for arg in missing:
+        for arg in missing:  # yum cli.py:1055, verbose logger: stdout
             out.say(f"No package {arg} available.")
         if opts.strict_names:
             Out.err("Error: Not tolerating missing names on install, stopping.")
             return 1
     conflict = _podman_conflict(host, txn, opts.allowerasing)
     if conflict:
-        Out.err(conflict)
+        Out.err(conflict.error())
+        out.say(conflict.hint())
         return 1
     if txn.empty():
-        return _nothing_to_do(out, dnf, failed=bool(missing) and not dnf)
+        # yum cli.py:1068-1070: an error only when no argument resolved at all
+        return _nothing_to_do(
+            out, dnf, failed=bool(missing) and len(missing) == len(opts.targets) and not dnf
+        )
     return _commit(host, txn, opts, out, dnf)
 
 
