@@ -137,11 +137,12 @@ def _add_run_arguments(p: argparse.ArgumentParser, command: str) -> None:
 
 
 def _add_lab_commands(sub: argparse._SubParsersAction) -> None:
-    from fleet.lab.cli import add_lab_parser
+    from fleet.lab.cli import add_lab_parser, add_sudo_argument
 
     add_lab_parser(sub)
     demo = sub.add_parser("demo", help="start a simulated fleet, roll out to it, tear it down")
     demo.add_argument("--sshd", choices=("paramiko", "openssh"), default="paramiko")
+    add_sudo_argument(demo)
     demo.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     demo.add_argument("--dir", type=Path, default=Path("fleet-demo"), help="lab folder")
     demo.add_argument("--plain", action="store_true", help="plain lines instead of live tables")

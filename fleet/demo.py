@@ -50,7 +50,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
 
     spec = load_spec(builtin_spec_path("demo"))
     console.print(f"fleet demo: starting {spec.hosts} simulated hosts in {args.dir} ...")
-    lab = runtime.lab_up(args.dir, spec, sshd=args.sshd)
+    lab = runtime.lab_up(args.dir, spec, sshd=args.sshd, sudo=args.sudo)
     try:
         argv = ["rollout", "-i", str(lab.inventory), *DEMO_ROLLOUT]
         if args.plain:

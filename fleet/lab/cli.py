@@ -18,7 +18,7 @@ from rich.text import Text
 
 from fleet.errors import ExitCode, FleetError, InputError
 from fleet.lab import runtime
-from fleet.lab.spec import SSHD_CHOICES, LabSpec, builtin_spec_path, load_spec
+from fleet.lab.spec import PRIVILEGE_CHOICES, SSHD_CHOICES, LabSpec, builtin_spec_path, load_spec
 
 DEFAULT_DIR = Path("fleet-lab")
 
@@ -36,9 +36,19 @@ def add_lab_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--hosts", type=int, metavar="N", help="number of hosts (overrides the spec)")
     up.add_argument("--spec", help="lab spec YAML file, or a built-in spec name such as 'demo'")
     up.add_argument("--sshd", choices=SSHD_CHOICES, help="SSH server (default: paramiko)")
+    add_sudo_argument(up)
     _add_dir(up)
     _add_dir(commands.add_parser("status", help="show each host's address, state and faults"))
     _add_dir(commands.add_parser("down", help="stop the lab and remove its files"))
+
+
+def add_sudo_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sudo",
+        choices=PRIVILEGE_CHOICES,
+        help="the hosts' sudo: the machine's (system) or the lab's own (builtin); "
+        "default: system where this machine has sudo, else builtin",
+    )
 
 
 def _add_dir(parser: argparse.ArgumentParser) -> None:
@@ -70,13 +80,14 @@ def _up(args: argparse.Namespace, console: Console) -> int:
     if args.hosts is not None and args.hosts < 1:
         raise InputError(f"--hosts {args.hosts}: a lab needs at least 1 host")
     spec = _spec(args.spec)
-    lab = runtime.lab_up(args.dir, spec, hosts=args.hosts, sshd=args.sshd)
+    lab = runtime.lab_up(args.dir, spec, hosts=args.hosts, sshd=args.sshd, sudo=args.sudo)
     where = _relative(lab.directory)
     first, last = lab.hosts[0], lab.hosts[-1]
     console.print(
         Text(
             f"lab up: {len(lab.hosts)} hosts ({first.name}..{last.name}, "
-            f"{first.address}..{last.address}) behind {lab.sshd} SSH servers in {where}"
+            f"{first.address}..{last.address}) behind {lab.sshd} SSH servers, "
+            f"{lab.sudo} sudo, in {where}"
         )
     )
     console.print(Text(f"  fleet inventory:   {where}/inventory.yml"))
@@ -106,6 +117,7 @@ def _status(directory: Path, console: Console) -> int:
     console.print(
         Text(
             f"lab {_relative(lab.directory)}: {len(lab.hosts)} hosts, sshd {lab.sshd}, "
+            f"sudo {lab.sudo}, "
             f"supervisor pid {pid} {supervisor}, memory {status.memory_kib_per_host} KiB per host"
         )
     )

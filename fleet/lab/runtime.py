@@ -49,6 +49,8 @@ from fleet.lab.proxy import DelayProxy, Route
 from fleet.lab.server import LabSSHServer, ServedHost
 from fleet.lab.simtools.state import DROPPED_MARK
 from fleet.lab.spec import LabSpec, resolve_hosts
+from fleet.lab.sudo import protocol as sudo_protocol
+from fleet.lab.sudo.broker import BrokerHost, SudoBroker, install_client
 
 __all__ = [
     "DownReport",
@@ -74,6 +76,7 @@ ADDRESS_NET = "127.77"
 SSH_PORT = 22
 INTERNAL_PORT = 2222  # where a delayed host's server listens, behind its proxy
 STATE_FILE = "lab.json"
+SUDO_DIR = "sudo"  # DIR/sudo holds the built-in sudo's socket, bound at /run/fleetlab in hosts
 LOG_FILE = "supervisor.log"
 HOLDER_NAME = "fleet-lab-holder"
 START_TIMEOUT = 120.0
@@ -128,12 +131,30 @@ def require_root() -> None:
         )
 
 
-def _require_programs(sshd: str) -> None:
-    for program, package in (("nsenter", "util-linux"), ("sudo", "sudo"), ("bash", "bash")):
+def _require_programs(sshd: str, sudo: str) -> None:
+    needed = [("nsenter", "util-linux"), ("bash", "bash")]
+    needed += [("setpriv", "util-linux")] if sudo == "builtin" else []
+    for program, package in needed:
         if shutil.which(program) is None:
             raise EnvironmentProblem(f"fleet lab needs {program}: apt-get install {package}")
+    if sudo == "system" and not machine_has_sudo():
+        raise EnvironmentProblem(
+            "fleet lab --sudo system needs this machine's sudo: apt-get install sudo "
+            "(or use --sudo builtin, the lab's own)"
+        )
     if sshd == "openssh":
         require_sshd()
+
+
+def machine_has_sudo() -> bool:
+    """A real sudo: the setuid binary, not a file of that name without its powers."""
+    path = shutil.which("sudo")
+    return path is not None and bool(os.stat(path).st_mode & 0o4000)
+
+
+def default_sudo() -> str:
+    """``system`` where the machine has sudo, else the lab's ``builtin`` one."""
+    return "system" if machine_has_sudo() else "builtin"
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -408,12 +429,20 @@ def keep_visible_paths(package_parent: Path) -> list[str]:
     return [p for p in hidden if not any(q != p and _under(p, q) for q in hidden)]
 
 
-def mount_plan(host: LabHost, tools: Path, keep: Sequence[str], lab_dir: Path) -> list[Bind]:
-    """The binds of one host, in an order where every source is still visible when used."""
+def mount_plan(
+    host: LabHost, tools: Path, keep: Sequence[str], lab_dir: Path, broker: Path | None = None
+) -> list[Bind]:
+    """The binds of one host, in an order where every source is still visible when used.
+
+    ``broker``: the built-in sudo's socket folder, bound read-only over the host's
+    own (private) ``/run/fleetlab``.
+    """
     binds = [
         Bind(str(tools), target, readonly=True) for target in ("/usr/local/bin", "/usr/local/sbin")
     ]
     binds += [Bind(str(host.path(p)), p) for p in (*PRIVATE_DIRS, *PRIVATE_FILES)]
+    if broker is not None:
+        binds.append(Bind(str(broker), sudo_protocol.SOCKET_DIR, readonly=True))
     binds += [Bind(path, str(host.path(path)), readonly=True) for path in keep]
     binds.append(Bind("/proc/sys", "/proc/sys", readonly=True))
     # The private dir holding the lab directory hides the sources: it goes last.
@@ -440,12 +469,17 @@ def readonly_remounts(targets: Iterable[str]) -> tuple[tuple[str, int], ...]:
     return tuple(remounts)
 
 
+def _inside_private(path: str) -> bool:
+    """Under a host's private directory: the mount point is in the host's tree, not here."""
+    return any(path != d and _under(path, d) for d in (*PRIVATE_DIRS, *HIDING_DIRS))
+
+
 def ensure_mountpoints(binds: Iterable[Bind]) -> list[str]:
     """Create missing mount points on the machine (empty; e.g. /etc/docker on Debian)."""
     created = []
     for bind in binds:
         target = Path(bind.target)
-        if target.exists() or target.is_symlink():
+        if target.exists() or target.is_symlink() or _inside_private(bind.target):
             continue
         if Path(bind.source).is_dir():
             missing = [p for p in (target, *target.parents) if not p.exists()]
@@ -591,6 +625,7 @@ class Lab:
     sshd_pids: Mapping[str, ProcRef] = field(default_factory=dict)
     state: str = "starting"
     teardown: Mapping[str, Any] = field(default_factory=dict)
+    sudo: str = "system"  # builtin: the lab's own privilege path (fleet.lab.sudo)
 
     @property
     def inventory(self) -> Path:
@@ -633,6 +668,7 @@ def _lab_to_json(lab: Lab, extra: Mapping[str, Any]) -> str:
         "version": 1,
         "directory": str(lab.directory),
         "sshd": lab.sshd,
+        "sudo": lab.sudo,
         "state": lab.state,
         "supervisor": asdict(lab.supervisor) if lab.supervisor else None,
         "groups": {k: list(v) for k, v in lab.groups.items()},
@@ -679,6 +715,7 @@ def load_lab(directory: str | Path) -> Lab:
         sshd_pids={k: ProcRef(**v) for k, v in doc.get("sshd_pids", {}).items()},
         state=doc.get("state", "starting"),
         teardown=doc.get("teardown", {}),
+        sudo=doc.get("sudo", "system"),
     )
 
 
@@ -917,10 +954,11 @@ def lab_up(
     *,
     hosts: int | None = None,
     sshd: str | None = None,
+    sudo: str | None = None,
 ) -> Lab:
     """Start a lab and return when every host answers SSH (or fails as its faults say).
 
-    ``hosts`` and ``sshd`` override the spec's.  On any failure everything started is
+    ``hosts``, ``sshd`` and ``sudo`` override the spec's.  On any failure everything started is
     stopped again and the error names what failed.
     """
     require_root()
@@ -929,14 +967,17 @@ def lab_up(
     if not count:
         raise InputError("how many hosts? give --hosts N (or hosts: N in the --spec file)")
     mode = sshd or spec.sshd or "paramiko"
-    _require_programs(mode)
+    privilege = sudo or spec.sudo or default_sudo()
+    _require_programs(mode, privilege)
     directory = Path(directory).resolve()
     _check_directory(directory)
     specs = resolve_hosts(spec, count)
     directory.mkdir(parents=True, exist_ok=True)
     with _address_reservation():
         planned, passwords = _plan_hosts(directory, specs)
-        lab = Lab(directory, mode, tuple(planned), dict(spec.groups), supervisor=None)
+        lab = Lab(
+            directory, mode, tuple(planned), dict(spec.groups), supervisor=None, sudo=privilege
+        )
         try:
             return _start(lab, passwords)
         except BaseException:
@@ -967,6 +1008,8 @@ def _start(lab: Lab, passwords: Mapping[str, str]) -> Lab:
     files.write_key_pair(directory / "id_ed25519", f"fleet-lab@{socket.gethostname()}")
     (directory / "tools").mkdir(exist_ok=True)
     with_tools = _install_tools(directory / "tools")
+    if lab.sudo == "builtin":
+        _prepare_builtin_sudo(lab)
     host_keys = _prepare_hosts(directory, list(lab.hosts), passwords, with_tools)
     _write_client_files(directory, list(lab.hosts), lab.groups, host_keys, passwords)
     _save(lab)
@@ -975,6 +1018,14 @@ def _start(lab: Lab, passwords: Mapping[str, str]) -> Lab:
     running = load_lab(directory)
     verify_hosts(running.hosts, host_keys)
     return running
+
+
+def _prepare_builtin_sudo(lab: Lab) -> None:
+    """The built-in sudo in the tools, its socket folder, and a mount point in every host."""
+    install_client(lab.directory / "tools", os.path.realpath(sys.executable), _package_parent())
+    (lab.directory / SUDO_DIR).mkdir(mode=0o755, exist_ok=True)
+    for host in lab.hosts:
+        host.path(sudo_protocol.SOCKET_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def lab_with(lab: Lab, **changes: Any) -> Lab:
@@ -1114,7 +1165,14 @@ def _leftover_processes(lab: Lab) -> list[int]:
 
 
 def _remove_state(lab: Lab, keep_log: bool) -> None:
-    for name in (*CLIENT_FILES, "hosts", "tools", STATE_FILE, *(() if keep_log else (LOG_FILE,))):
+    for name in (
+        *CLIENT_FILES,
+        "hosts",
+        "tools",
+        SUDO_DIR,
+        STATE_FILE,
+        *(() if keep_log else (LOG_FILE,)),
+    ):
         files.remove_tree(lab.directory / name)
     with contextlib.suppress(OSError):
         lab.directory.rmdir()
@@ -1186,12 +1244,14 @@ class _Running:
     server: LabSSHServer | None = None
     sshds: OpenSSHServers | None = None
     proxy: DelayProxy | None = None
+    broker: SudoBroker | None = None
 
 
 def _holder_plans(lab: Lab) -> list[HolderPlan]:
     keep = keep_visible_paths(_package_parent())
     tools = lab.directory / "tools"
-    binds = {h.name: mount_plan(h, tools, keep, lab.directory) for h in lab.hosts}
+    broker = lab.directory / SUDO_DIR if lab.sudo == "builtin" else None
+    binds = {h.name: mount_plan(h, tools, keep, lab.directory, broker) for h in lab.hosts}
     targets = {b.target for b in next(iter(binds.values()), [])}
     remounts = readonly_remounts(targets)  # the same for every host
     for host in lab.hosts:
@@ -1261,6 +1321,15 @@ def _served(lab: Lab, holders: Mapping[str, Holder]) -> list[ServedHost]:
     ]
 
 
+def _broker_hosts(lab: Lab) -> list[BrokerHost]:
+    return [
+        BrokerHost(
+            h.name, lab.holders[h.name].proc.pid, lab.holders[h.name].namespace, Path(h.root)
+        )
+        for h in lab.hosts
+    ]
+
+
 def _start_all(lab: Lab, running: _Running, log: Callable[[str], None]) -> Lab:
     plans = _holder_plans(lab)
     created = ensure_mountpoints(plans[0].binds) if plans else []
@@ -1270,6 +1339,9 @@ def _start_all(lab: Lab, running: _Running, log: Callable[[str], None]) -> Lab:
     lab = lab_with(lab, holders=holders)
     _save(lab)
     log(f"{len(holders)} holders started")
+    if lab.sudo == "builtin":
+        running.broker = SudoBroker(lab.directory / SUDO_DIR, _broker_hosts(lab), log)
+        running.broker.start()
     running.placeholders = [_placeholder(h) for h in lab.hosts if h.faults.get("unreachable")]
     routes = _routes(lab)
     reachable = [h for h in lab.hosts if not h.faults.get("unreachable")]
@@ -1296,6 +1368,8 @@ def _teardown(lab: Lab, running: _Running, log: Callable[[str], None]) -> dict[s
         running.proxy.stop()
     if running.server is not None:
         running.server.stop()
+    if running.broker is not None:
+        running.broker.stop()
     for sock in running.placeholders:
         sock.close()
     left = clear_namespaces(running.holders)  # sshds, sessions, holders

@@ -23,6 +23,7 @@ from fleet.errors import InputError
 
 OS_CHOICES = ("centos7", "centos8", "rocky9", "rhel7", "rhel8", "alma9")
 SSHD_CHOICES = ("paramiko", "openssh")
+PRIVILEGE_CHOICES = ("builtin", "system")  # the lab's own sudo, or the machine's
 SUDO_CHOICES = ("nopasswd", "password", "none")
 KUBELET_CHOICES = ("running", "stopped", "absent")
 MAX_HOSTS = 2000
@@ -51,7 +52,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 # Keys whose values are documents: an override replaces them instead of merging into them.
 REPLACED_KEYS = frozenset({"daemon_json", "dropin"})
 
-TOP_KEYS = ("hosts", "sshd", "name_prefix", "defaults", "hosts_override", "host", "groups")
+TOP_KEYS = ("hosts", "sshd", "sudo", "name_prefix", "defaults", "hosts_override", "host", "groups")
 
 _USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
@@ -64,6 +65,7 @@ class LabSpec:
     source: str = "<defaults>"
     hosts: int | None = None
     sshd: str | None = None
+    sudo: str | None = None
     name_prefix: str = "node"
     defaults: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -119,6 +121,7 @@ def builtin_spec_path(name: str) -> Path:
 def _build_spec(where: _Where, items: dict[str, tuple[yaml.Node, yaml.Node]]) -> LabSpec:
     hosts = _opt(items, "hosts", lambda n: _count(where, n))
     sshd = _opt(items, "sshd", lambda n: _choice(where, n, "sshd", SSHD_CHOICES))
+    sudo = _opt(items, "sudo", lambda n: _choice(where, n, "sudo", PRIVILEGE_CHOICES))
     prefix = _opt(items, "name_prefix", lambda n: _name_prefix(where, n)) or "node"
     defaults = _opt(items, "defaults", lambda n: _host_spec(where, n, "defaults")) or {}
     if "host" in items and "hosts_override" in items:
@@ -132,6 +135,7 @@ def _build_spec(where: _Where, items: dict[str, tuple[yaml.Node, yaml.Node]]) ->
         source=where.source,
         hosts=hosts,
         sshd=sshd,
+        sudo=sudo,
         name_prefix=prefix,
         defaults=defaults,
         overrides=overrides,
