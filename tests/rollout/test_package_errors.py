@@ -20,12 +20,13 @@ def failed_step(host: dict) -> dict:
     return step
 
 
-def test_missing_pins_and_a_dnf_conflict_are_reported_whole(lab, tmp_path):
+def test_missing_pins_a_dnf_conflict_and_a_refused_repository_are_reported_whole(lab, tmp_path):
     lab = lab(
-        2,
+        3,
         host={
             "node01": {"os": "centos7", "faults": {"missing_packages": MISSING}},
             "node02": {"os": "centos8", "podman": True, "vars": EL8_PINS},
+            "node03": {"os": "centos8", "faults": {"repo_down": "refused"}, "vars": EL8_PINS},
         },
     )
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory), "--keep-going")
@@ -62,6 +63,16 @@ def test_missing_pins_and_a_dnf_conflict_are_reported_whole(lab, tmp_path):
     assert on_host(lab, "node02", "rpm -q podman docker-ce") == (
         f"{PODMAN}\npackage docker-ce is not installed"
     )
+
+    # EL8, every server refusing connections: the repository and curl's reason, once each
+    mirrorlist = "http://mirrorlist.centos.org/?release=8&arch=x86_64&repo=BaseOS&infra=stock"
+    assert hosts["node03"]["error"] == (
+        "repository baseos unavailable (dnf: Error: Failed to download metadata for repo "
+        "'baseos': Cannot prepare internal mirrorlist: Curl error (7): Couldn't connect to server "
+        f"for {mirrorlist} [Failed to connect to mirrorlist.centos.org port 80: Connection "
+        "refused])"
+    )
+    assert failed_step(hosts["node03"])["name"] == "prerequisites"
 
     # the way out the error names: let dnf erase podman and runc
     code, report = fleet(
