@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import signal
 import sys
 import threading
@@ -158,6 +159,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # As typed, for messages that say what to run instead ("run: sudo fleet demo").
+    args.typed = shlex.join(["fleet", *(sys.argv[1:] if argv is None else argv)])
     console = Console(stderr=False, highlight=False)
     try:
         if args.command in ("rollout", "plan", "verify"):

@@ -48,9 +48,14 @@ def surprises(report: Report, lab: runtime.Lab) -> list[str]:
 def run_demo(args: argparse.Namespace, console: Console) -> int:
     from fleet.cli import build_parser, execute, finish
 
+    runtime.require_root(getattr(args, "typed", "fleet demo"))
     spec = load_spec(builtin_spec_path("demo"))
     console.print(f"fleet demo: starting {spec.hosts} simulated hosts in {args.dir} ...")
     lab = runtime.lab_up(args.dir, spec, sshd=args.sshd, sudo=args.sudo)
+    console.print(
+        f"fleet demo: {len(lab.hosts)} hosts up behind {lab.sshd} SSH servers, {lab.sudo} sudo",
+        markup=False,
+    )
     try:
         argv = ["rollout", "-i", str(lab.inventory), *DEMO_ROLLOUT]
         if args.plain:

@@ -79,6 +79,7 @@ def _spec(value: str | None) -> LabSpec:
 def _up(args: argparse.Namespace, console: Console) -> int:
     if args.hosts is not None and args.hosts < 1:
         raise InputError(f"--hosts {args.hosts}: a lab needs at least 1 host")
+    runtime.require_root(getattr(args, "typed", "fleet lab up"))
     spec = _spec(args.spec)
     lab = runtime.lab_up(args.dir, spec, hosts=args.hosts, sshd=args.sshd, sudo=args.sudo)
     where = _relative(lab.directory)

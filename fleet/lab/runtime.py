@@ -123,11 +123,12 @@ _MOUNT_OPTION_FLAGS = {
 # --- privilege and programs -------------------------------------------------------------------
 
 
-def require_root() -> None:
+def require_root(command: str = "fleet lab up") -> None:
+    """Refuse early, naming the command to run instead: lab hosts are mount namespaces."""
     if os.geteuid() != 0:
         raise EnvironmentProblem(
-            "fleet lab needs root for mount namespaces "
-            "(run as root, or in a container with CAP_SYS_ADMIN)"
+            f"the lab needs root for its mount namespaces; run: sudo {command} "
+            "(or run it in a container with CAP_SYS_ADMIN)"
         )
 
 

@@ -196,15 +196,38 @@ def runtime_spec(name: str):
     return load_spec(builtin_spec_path(name))
 
 
-def test_not_root_is_an_environment_problem(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(EnvironmentProblem) as caught:
-        runtime.require_root()
-    assert str(caught.value) == (
-        "fleet lab needs root for mount namespaces "
-        "(run as root, or in a container with CAP_SYS_ADMIN)"
+def _as_user(argv: list[str], uid: int = 65534) -> tuple[int, str]:
+    """fleet's main(argv) run by a real non-root process: (exit code, what it printed on stderr)."""
+    from fleet import cli, demo  # imported here: the interpreter may be unreadable to ``uid``
+
+    assert demo.run_demo
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        sys.stderr = os.fdopen(write_end, "w")  # pytest's capture replaced the real one
+        os.setgid(uid)
+        os.setuid(uid)
+        code = cli.main(argv)
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as stderr:
+        said = stderr.read()
+    return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]), said
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+@pytest.mark.parametrize(
+    "argv", [["demo", "--plain"], ["lab", "up", "--hosts", "3", "--dir", "/nonexistent/lab"]]
+)
+def test_not_root_says_what_to_run_instead(argv: list[str]) -> None:
+    code, said = _as_user(argv)
+    assert code == ExitCode.ENVIRONMENT
+    typed = " ".join(["fleet", *argv])
+    assert said == (
+        f"fleet: the lab needs root for its mount namespaces; run: sudo {typed} "
+        "(or run it in a container with CAP_SYS_ADMIN)\n"
     )
-    assert caught.value.exit_code == ExitCode.ENVIRONMENT
 
 
 def test_missing_sshd_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -114,8 +114,9 @@ class SudoBroker:
                 self._log(f"sudo: refused pid {caller.pid} uid {caller.uid}: not in a lab host")
                 protocol.send(conn, {"exit": 1})
                 return
-            session = _Session(self, conn, caller, caller.host, request, fds)
-            protocol.send(conn, session.run())
+            status = _Session(self, conn, caller, caller.host, request, fds).run()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                protocol.send(conn, status)  # a caller killed with its session hears nothing
         except (protocol.ProtocolError, OSError, ValueError, KeyError, TypeError) as exc:
             self._log(f"sudo: request ended: {exc!r}")
         finally:
@@ -319,10 +320,12 @@ class _Session:
         env = policy.environment(caller_env, invocation, caller, target, " ".join(argv))
         cwd = target.home if invocation.login else str(self.request.get("cwd") or "/")
         process = self.broker.spawn(self.host, target, argv, cwd, env, self.fds)
+        # Only the command holds the caller's descriptors now: its output ends when it does.
+        # The list is the one _serve closes at the end: emptied in place, never closed twice.
         for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self.fds = []
+        self.fds.clear()
         status = _Watch(process, self.conn).wait()
         self.broker.log(
             f"sudo {self.host.name}: {caller.name} as {target.name}: {Path(argv[0]).name} "
