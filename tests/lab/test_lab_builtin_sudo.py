@@ -85,7 +85,7 @@ def test_environment_is_reset_with_secure_path(lab: RunningLab) -> None:
         "centos",
         "C",
     )
-    assert "SECRET_TOKEN" not in env
+    assert not {"SECRET_TOKEN", "SHLVL", "PWD", "OLDPWD"} & set(env)
     assert "SECRET_TOKEN=x" in preserved.splitlines()
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fleet.lab.simtools.state import CUT_REQUEST, DROPPED_MARK, SSHD_PID, Host
+from fleet.lab.simtools.state import CUT_REQUEST, DROPPED_MARK, SSHD_PID, SUDO_CALLERS, Host
 
 SSHD_NAMES = ("sshd", "sshd-session")
 
@@ -64,15 +64,27 @@ def _parent_and_name(pid: int) -> tuple[int, str] | None:
     return ppid, name
 
 
+def _sudo_caller(pid: int) -> int | None:
+    """The sudo that asked for ``pid``, when the lab's built-in sudo started it."""
+    try:
+        return int(Path(SUDO_CALLERS, str(pid)).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _ancestors() -> Iterator[tuple[int, str]]:
-    """``(pid, name)`` of every process above this one, innermost first."""
-    pid = os.getppid()
+    """``(pid, name)`` of every process above this one, innermost first.
+
+    A command of the built-in sudo continues with the sudo that asked for it
+    (and that sudo's ancestors), as it would under the machine's sudo.
+    """
+    pid = _sudo_caller(os.getpid()) or os.getppid()
     while pid > 1:
         info = _parent_and_name(pid)
         if info is None:
             return
         yield pid, info[1]
-        pid = info[0]
+        pid = _sudo_caller(pid) or info[0]
 
 
 def sshd_ancestors(listener: int | None) -> list[int]:
@@ -124,6 +136,8 @@ def _under_lab_server() -> bool:
 
 
 def invoked_by_sudo() -> bool:
+    if _sudo_caller(os.getpid()) is not None:
+        return True
     info = _parent_and_name(os.getppid())
     return info is not None and info[1] == "sudo"
 

@@ -33,6 +33,10 @@ YUM_LOCK = f"{STATE_DIR}/yum.lock"
 YUM_PID = f"{STATE_DIR}/yum.pid"
 DROPPED_MARK = f"{STATE_DIR}/dropped"  # the drop fault happened; it happens once per host
 SSHD_PID = f"{STATE_DIR}/sshd.pid"
+# The lab's built-in sudo runs a command as a child of the lab supervisor, not of the
+# sudo that asked: SUDO_CALLERS/<command pid> holds that sudo's pid, so a walk up the
+# process tree (the drop fault, "invoked by sudo") still finds the session above.
+SUDO_CALLERS = f"{STATE_DIR}/sudo-callers"
 # A drop fault under the lab's own SSH server: a tool prints this on its stderr and
 # the server, seeing it in the session's output, cuts the connection.  No pid of
 # the server is needed, and it works the same for commands run through a served

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.lab.shacrypt import verify
+from fleet.lab.simtools.state import SUDO_CALLERS
 from fleet.lab.sudo import args, policy, protocol, texts
 
 SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)  # linux/socket.h, Linux 6.5+
@@ -67,6 +68,8 @@ class SudoBroker:
         self._log = log
         self._nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
         self._setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        self._bash = shutil.which("bash") or "/bin/bash"
+        self._env = shutil.which("env") or "/usr/bin/env"
         self._listener: socket.socket | None = None
         self._wake_read, self._wake_write = os.pipe2(os.O_CLOEXEC)
         self._thread: threading.Thread | None = None
@@ -126,9 +129,20 @@ class SudoBroker:
             conn.close()
 
     def spawn(
-        self, host: BrokerHost, target: policy.Account, argv: list[str], cwd: str, env: dict, fds
+        self,
+        host: BrokerHost,
+        target: policy.Account,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        fds: list[int],
+        before_start: Callable[[int], None],
     ) -> subprocess.Popen[bytes]:
-        """The command inside the host's namespaces, as the target user, in its own session."""
+        """The command inside the host's namespaces, as the target user, in its own session.
+
+        It waits at a gate (a shell reading a pipe, then exec) until ``before_start(pid)``
+        has run, so what the lab records about it is there before its first instruction.
+        """
         # nsenter opens --wd before it enters the namespace: reach the host's view of it
         # through the holder's root.
         inside = f"/proc/{host.holder_pid}/root{cwd}"
@@ -136,15 +150,30 @@ class SudoBroker:
         if target.uid != 0:
             command += [self._setpriv, f"--reuid={target.uid}", f"--regid={target.gid}"]
             command += ["--init-groups", "--"]
-        return subprocess.Popen(
-            command + argv,
-            stdin=fds[0],
-            stdout=fds[1],
-            stderr=fds[2],
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+        gate_read, gate_write = os.pipe2(os.O_CLOEXEC)
+        # bash adds PWD and (on exec) SHLVL to what it runs; sudo's environment has neither.
+        added = " ".join(v for v in ("PWD", "OLDPWD") if v not in env)
+        clean = "" if "SHLVL" in env else f"{self._env} -u SHLVL "
+        gate = f'read -r _ <&{gate_read}; exec {gate_read}<&-; unset {added}; exec {clean}"$@"'
+        try:
+            process = subprocess.Popen(
+                [*command, self._bash, "-c", gate, argv[0], *argv],
+                stdin=fds[0],
+                stdout=fds[1],
+                stderr=fds[2],
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=(gate_read,),
+            )
+            os.close(gate_read)
+            before_start(process.pid)
+            os.write(gate_write, b"\n")
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(gate_read)
+            os.close(gate_write)
+        return process
 
     def log(self, message: str) -> None:
         self._log(message)
@@ -319,19 +348,32 @@ class _Session:
         caller_env = {str(k): str(v) for k, v in dict(self.request.get("env") or {}).items()}
         env = policy.environment(caller_env, invocation, caller, target, " ".join(argv))
         cwd = target.home if invocation.login else str(self.request.get("cwd") or "/")
-        process = self.broker.spawn(self.host, target, argv, cwd, env, self.fds)
+        callers = self.host.root / SUDO_CALLERS.lstrip("/")
+        process = self.broker.spawn(
+            self.host, target, argv, cwd, env, self.fds, lambda pid: self._record(callers, pid)
+        )
+        record = callers / str(process.pid)
         # Only the command holds the caller's descriptors now: its output ends when it does.
         # The list is the one _serve closes at the end: emptied in place, never closed twice.
         for fd in self.fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.fds.clear()
-        status = _Watch(process, self.conn).wait()
+        try:
+            status = _Watch(process, self.conn).wait()
+        finally:
+            record.unlink(missing_ok=True)
         self.broker.log(
             f"sudo {self.host.name}: {caller.name} as {target.name}: {Path(argv[0]).name} "
             f"-> {status}"
         )
         return status
+
+    def _record(self, callers: Path, pid: int) -> None:
+        """Who asked for ``pid`` (see fleet.lab.simtools.state.SUDO_CALLERS)."""
+        with contextlib.suppress(OSError):
+            callers.mkdir(exist_ok=True)
+            (callers / str(pid)).write_text(f"{self.caller.pid}\n")
 
     def _argv(self, invocation: args.Invocation, target: policy.Account) -> list[str] | None:
         if invocation.login or invocation.shell:
