@@ -10,8 +10,8 @@ Here every watched connection gets a ``keepalive@openssh.com`` global request wi
 want-reply true every ``interval`` seconds.  Any reply counts, success or failure
 (servers answer requests they do not know with SSH_MSG_REQUEST_FAILURE).  When a
 check finds ``count_max`` keepalives in a row unanswered, the connection is
-declared dead: the owner's callback records why and closes the transport, which
-wakes every reader of its channels at once.
+declared dead: the owner's callback records why, then the transport is closed,
+which wakes every reader of its channels at once.
 
 One :class:`KeepaliveScheduler` thread serves every connection of a run: a heap
 of due times, one wake-up per due keepalive, nothing per connection but a small
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import re
 import select
 import socket
@@ -39,9 +40,10 @@ REQUEST = "keepalive@openssh.com"
 DEFAULT_INTERVAL_S = 15.0
 DEFAULT_COUNT_MAX = 3
 _TIME_PART = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
+_GRID_STEPS = 16  # checks are due on a grid of interval/16: a thread wake-up serves many
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-DeadCallback = Callable[[], None]  # runs on the scheduler thread: record why, close
+DeadCallback = Callable[[], None]  # on the scheduler thread, before the close: record why
 
 
 class BadKeepaliveOption(ValueError):
@@ -145,6 +147,7 @@ class Watch:
         if self.unanswered >= self.settings.count_max:
             self.active = False
             self.on_dead()
+            _close_soon(self.transport)
             return False
         self.unanswered += 1
         if not self._sending:
@@ -173,6 +176,21 @@ class Watch:
             self.transport._send_user_message(_request())
             self.sent += 1
         self._sending = False
+
+
+def _close_soon(transport: paramiko.Transport) -> None:
+    """Close a dead connection on a thread of its own.
+
+    Closing wakes the channels' readers; it may also send (a connection tunnelled
+    through a jump host closes its channel on the jump host's connection, which may
+    be the frozen one), and the scheduler must never wait on a send.
+    """
+
+    def close() -> None:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+    threading.Thread(target=close, name="fleet-keepalive-close", daemon=True).start()
 
 
 def _request() -> paramiko.Message:
@@ -275,7 +293,13 @@ class KeepaliveScheduler:
             thread.join()
 
     def _push(self, watch: Watch) -> None:
-        due = time.monotonic() + watch.settings.interval_s
+        """Schedule the watch's next check, rounded up to a sixteenth of its interval.
+
+        Rounding makes checks of many connections fall due together, so one wake-up of
+        the thread serves several (a check is a little late, never early).
+        """
+        step = watch.settings.interval_s / _GRID_STEPS
+        due = math.ceil((time.monotonic() + watch.settings.interval_s) / step) * step
         heapq.heappush(self._due, (due, next(self._order), watch))
 
     def _run(self) -> None:

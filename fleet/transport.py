@@ -37,7 +37,13 @@ from fabric import Config, Connection
 
 from fleet import rootshell
 from fleet.inventory import Host
-from fleet.keepalive import BadKeepaliveOption, KeepaliveScheduler, Watch, settings_from
+from fleet.keepalive import (
+    BadKeepaliveOption,
+    KeepaliveScheduler,
+    KeepaliveSettings,
+    Watch,
+    settings_from,
+)
 
 # paramiko logs every failed handshake with a traceback; fleet reports each as one line.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -387,28 +393,28 @@ class HostConnection:
         label = f"{self.host.name} ({self.host.address}:{self._connection.port})"
         if gateway is not None:
             self._connection.gateway = gateway
+        settings = self._keepalive_settings(label)  # a bad value fails before connecting
         _secure(self._connection.client, known, self._options.accept_new_host_keys)
         _open(self._connection, label, self._options.connect_timeout)
-        self._watch_liveness(label)
+        self._watch_liveness(settings, label)
 
-    def _watch_liveness(self, label: str) -> None:
-        """Probe the open connection with keepalives (ServerAliveInterval/CountMax from
-        ssh_config, the inventory's ssh_options winning); see :mod:`fleet.keepalive`."""
-        if self._keepalive is None:
-            return
+    def _keepalive_settings(self, label: str) -> KeepaliveSettings:
+        """ServerAliveInterval/CountMax from ssh_config, the inventory's ssh_options winning."""
         try:
-            settings = settings_from(self._connection.ssh_config, self.host.ssh_options)
+            return settings_from(self._connection.ssh_config, self.host.ssh_options)
         except BadKeepaliveOption as exc:
             raise TransportError(f"{label}: {exc} (ssh_config or ssh_options)") from None
-        transport = self._connection.transport
+
+    def _watch_liveness(self, settings: KeepaliveSettings, label: str) -> None:
+        """Probe the open connection with keepalives; see :mod:`fleet.keepalive`."""
+        if self._keepalive is None:
+            return
 
         def dead() -> None:
-            # On the scheduler thread: say why first, then wake every reader by closing.
+            # Recorded before the scheduler closes the transport and wakes the readers.
             self._dead = settings.reason(label)
-            with contextlib.suppress(Exception):
-                transport.close()
 
-        self._watch = self._keepalive.watch(transport, settings, dead)
+        self._watch = self._keepalive.watch(self._connection.transport, settings, dead)
 
     def _lost(self, message: str) -> TransportError:
         """The connection is gone: frozen (keepalives said so) or dropped."""

@@ -225,12 +225,7 @@ def test_any_reply_keeps_a_connection_alive_and_silence_kills_it(answer):
     dead = threading.Event()
     scheduler = KeepaliveScheduler()
     with _linked(answer) as (client, wire, server):
-
-        def on_dead() -> None:
-            dead.set()
-            client.close()
-
-        watch = scheduler.watch(client, KeepaliveSettings(0.05, 2), on_dead)
+        watch = scheduler.watch(client, KeepaliveSettings(0.05, 2), dead.set)
         assert watch is not None and scheduler.running
         assert server.answered_five.wait(30)
         # Five answered keepalives: more than two intervals passed, every one answered.
@@ -238,7 +233,8 @@ def test_any_reply_keeps_a_connection_alive_and_silence_kills_it(answer):
         wire.freeze()  # from here the server reads and writes nothing
         seen = server.requests
         assert dead.wait(30)
-        assert not client.is_active()
+        client.join(30)  # the scheduler closes the transport: its thread ends
+        assert not client.is_active() and not client.is_alive()
         assert server.requests == seen  # the frozen server saw none of the last ones
         assert watch.sent > seen  # keepalives went out after the freeze, and were lost
     scheduler.close()

@@ -20,8 +20,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from fleet import rootshell
 from fleet.errors import ExitCode
 from fleet.lab import runtime
+from fleet.lab.server import CommandText
 from tests.labkit import RunningLab
 from tests.rollout.helpers import by_name, fleet
 
@@ -203,3 +205,15 @@ def test_keepalives_off_leave_a_frozen_host_to_the_command_timeout(lab_factory, 
     host = report["hosts"][0]
     assert host["status"] == "failed"
     assert host["error"].startswith("command timed out after 2s on node01")
+
+
+def test_the_freeze_fault_finds_its_text_in_served_shell_commands_however_they_arrive():
+    # Commands sent through fleet's served root shell arrive as base64 in the session's
+    # input, in pieces of any size: the fault must see them, and not a near miss.
+    wanted = rootshell.encode_request(7, f"yum install -y {ENGINE_INSTALL}", b"x" * 200)
+    other = rootshell.encode_request(8, "yum install -y lvm2", b"docker-ce-19.03")
+    for data, found in ((wanted, True), (other, False), (f"true; {ENGINE_INSTALL}".encode(), True)):
+        for size in (1, 5, 77, len(data)):
+            text = CommandText(ENGINE_INSTALL)
+            pieces = [data[i : i + size] for i in range(0, len(data), size)]
+            assert any([text.feed(piece) for piece in pieces]) is found, (data, size)
