@@ -206,9 +206,21 @@ def lab_processes(lab: RunningLab) -> list[int]:
     members = {
         pid
         for pid in _pids()
-        if _namespace(pid) in namespaces and _stat_state(pid) not in ("Z", None)
+        if _namespace(pid) in namespaces
+        and _stat_state(pid) not in ("Z", None)
+        and _sees_lab(pid, lab)
     }
     return sorted(alive | members)
+
+
+def _sees_lab(pid: int, lab: RunningLab) -> bool:
+    """Its mounts come from this lab's folder: the kernel reuses a dead namespace's id, and
+    another lab on the machine may get it.  (A chrooted sshd child shows no mounts: kept.)"""
+    try:
+        text = Path(f"/proc/{pid}/mountinfo").read_text()
+    except OSError:
+        return False
+    return not text or f"{lab.dir.parent.name}/{lab.dir.name}/hosts/" in text
 
 
 def _pids() -> list[int]:
