@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.lab.simtools.testing import SimHost, host_factory, shared_wrappers
+from tests.lab.simkit import SimHost, host_factory, shared_wrappers
 
 
 @pytest.fixture(scope="module")

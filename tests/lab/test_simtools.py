@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from fleet.lab.simtools import TOOLS, find_python, install_tools, tools_for_os
-from fleet.lab.simtools.testing import NOBODY, SimHost
-from tests.lab.simkit import REPO_URL, ok
+from tests.lab.simkit import NOBODY, REPO_URL, SimHost, ok
 
 REFERENCE_DAEMON_JSON = """{
   "exec-opts": ["native.cgroupdriver=systemd"],

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fleet.lab.simtools.testing import NOBODY, SimHost
-from tests.lab.simkit import ok
+from tests.lab.simkit import NOBODY, SimHost, ok
 
 PREFIX = "unable to configure the Docker daemon with file /etc/docker/daemon.json: "
 JOB_FAILED = (
@@ -35,32 +34,52 @@ def restart_fails_with(host: SimHost, daemon_json: str | None, message: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("text", "error"),
+    ("version", "text", "error"),
     [
-        ('{\n  "exec-opts": ["native.cgroupdriver=systemd"],\n}\n',
+        ("19.03.11", '{\n  "exec-opts": ["native.cgroupdriver=systemd"],\n}\n',
          "invalid character '}' looking for beginning of object key string"),
-        ('{\n  "log-driver": "json-file"\n  "exec-opts": ["native.cgroupdriver=systemd"]\n}\n',
+        ("19.03.11", '{\n  "log-driver": "json-file"\n  "exec-opts": ["native.cgroupdriver=systemd"]\n}\n',
          "invalid character '\"' after object key:value pair"),
-        ('{\n  // kubernetes\n  "exec-opts": ["native.cgroupdriver=systemd"]\n}\n',
+        ("19.03.11", '{\n  // kubernetes\n  "exec-opts": ["native.cgroupdriver=systemd"]\n}\n',
          "invalid character '/' looking for beginning of object key string"),
-        ("<html><body>404</body></html>\n", "invalid character '<' looking for beginning of value"),
-        ('{"a": 1}\n{"b": 2}\n', "invalid character '{' after top-level value"),
-        ("", "unexpected end of JSON input"),
-        ('{"exec-opts": "native.cgroupdriver=systemd"}',
+        ("19.03.11", "<html><body>404</body></html>\n",
+         "invalid character '<' looking for beginning of value"),
+        # to 20.10 a json.Decoder reads the file: an empty one is EOF (GH moby/moby#41268),
+        # a cut one "unexpected EOF", and only the first document is read
+        ("19.03.11", "", "EOF"),
+        ("20.10.7", '{"debug": tru', "unexpected EOF"),
+        ("19.03.11", '{"debug": true}\n{"b": 2}\n', None),
+        ("24.0.7", '{"a": 1}\n{"b": 2}\n', "invalid character '{' after top-level value"),
+        ("24.0.7", '{"debug": tru', "unexpected end of JSON input"),
+        ("19.03.11", '{"exec-opts": "native.cgroupdriver=systemd"}',
          "json: cannot unmarshal string into Go struct field Config.exec-opts of type []string"),
-        ('{"cgroup-driver": "systemd"}',
+        ("19.03.11", '{"cgroup-driver": "systemd"}',
          "the following directives don't match any configuration option: cgroup-driver"),
     ],
 )  # fmt: skip
 def test_daemon_json_errors_are_dockerds(
-    make_host: Callable[..., SimHost], text: str, error: str
+    make_host: Callable[..., SimHost], version: str, text: str, error: str | None
 ) -> None:
-    host = make_host(os="centos7", engine={"version": "19.03.11", "running": True})
+    host = make_host(os="centos7", engine={"version": version, "running": True})
+    if error is None:
+        host.write("/etc/docker/daemon.json", text)
+        ok(host, "systemctl restart docker")
+        return
     restart_fails_with(host, text, PREFIX + error)
     info = host.run("docker info")
     assert info.returncode == 1
-    assert info.stdout == "Client:\n Debug Mode: false\n\nServer:\n"
-    assert info.stderr == f"ERROR: {DAEMON_DOWN}\nerrors pretty printing info\n"
+    assert info.stdout.endswith("\nServer:\n")
+    assert info.stderr.endswith(f"ERROR: {DAEMON_DOWN}\nerrors pretty printing info\n")
+
+
+def test_blank_daemon_json_is_no_configuration_from_23(make_host: Callable[..., SimHost]) -> None:
+    host = make_host(os="rocky9", engine={"version": "24.0.7", "running": True})
+    host.write("/etc/docker/daemon.json", "\ufeff \n")
+    ok(host, "systemctl restart docker")
+    old = make_host(os="centos7", engine={"version": "20.10.7", "running": True})
+    restart_fails_with(
+        old, "\ufeff{}", PREFIX + "invalid character 'ï' looking for beginning of value"
+    )
 
 
 def test_flag_and_file_conflict(make_host: Callable[..., SimHost]) -> None:
@@ -180,13 +199,15 @@ def test_engine_fails_fault_wins_over_any_config(make_host: Callable[..., SimHos
 def test_dockerd_validate(make_host: Callable[..., SimHost]) -> None:
     old = make_host(os="centos7", engine={"version": "20.10.7"})
     result = old.run("dockerd --validate --config-file /etc/docker/daemon.json")
+    # cobra's FlagErrorFunc StatusError, printed by main() with "%s", exit 1 (cmd/dockerd)
     assert (result.returncode, result.stderr) == (
-        125,
-        "unknown flag: --validate\nSee 'dockerd --help'.\n",
+        1,
+        "Status: unknown flag: --validate\nSee 'dockerd --help'., Code: 125\n",
     )
     new = make_host(os="rocky9", engine={"version": "24.0.7"}, daemon_json={"log-level": "warn"})
     valid = new.run("dockerd --validate --config-file /etc/docker/daemon.json")
-    assert (valid.returncode, valid.stdout) == (0, "configuration OK\n")
+    # printed on stderr, "to align with other tools, such as nginx -t" (cmd/dockerd/docker.go)
+    assert (valid.returncode, valid.stdout, valid.stderr) == (0, "", "configuration OK\n")
     new.write("/etc/docker/daemon.json", '{"log-level": "warn",}')
     invalid = new.run("dockerd --validate --config-file /etc/docker/daemon.json")
     assert invalid.returncode == 1

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.lab.simtools.testing import SimHost
-from tests.lab.simkit import REPO_URL, ok
+from tests.lab.simkit import REPO_URL, SimHost, ok
 
 
 def engine_state(host: SimHost) -> dict[str, object]:

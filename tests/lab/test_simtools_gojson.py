@@ -9,13 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fleet.lab.simtools import gojson
-from fleet.lab.simtools.engine import (
-    CONFIG_PREFIX,
-    EngineError,
-    conflict_message,
-    flag_conflicts,
-    parse_flags,
-)
 from fleet.lab.simtools.packages import Pkg, match
 
 
@@ -109,52 +102,6 @@ def test_go_format_matches_fmt_v() -> None:
     )
     assert gojson.go_format(True) == "true"
     assert gojson.go_format(3.0) == "3"
-
-
-def test_flag_parsing_and_conflicts() -> None:
-    flags = parse_flags(
-        ["-H", "fd://", "--containerd=/run/containerd/containerd.sock", "--exec-opt", "a=b"]
-    )
-    assert flags == {
-        "host": ["fd://"],
-        "containerd": "/run/containerd/containerd.sock",
-        "exec-opt": ["a=b"],
-    }
-    message = flag_conflicts(
-        flags, {"hosts": ["tcp://0.0.0.0:2376"], "containerd": "/x.sock", "debug": True}
-    )
-    assert message == (
-        "the following directives are specified both as a flag and in the configuration file: "
-        "containerd: (from flag: /run/containerd/containerd.sock, from file: /x.sock), "
-        "hosts: (from flag: [fd://], from file: [tcp://0.0.0.0:2376])"
-    )
-    assert flag_conflicts(flags, {"log-level": "warn"}) is None
-    with pytest.raises(EngineError) as caught:
-        parse_flags(["--no-such-flag"])
-    assert (str(caught.value), caught.value.status) == (
-        "unknown flag: --no-such-flag\nSee 'dockerd --help'.",
-        125,
-    )
-
-
-@pytest.mark.parametrize(
-    ("argv", "config"),
-    [
-        (["/usr/bin/dockerd", "-H", "fd://"], {"hosts": ["unix:///var/run/docker.sock"]}),
-        (["/usr/bin/dockerd", "--exec-opt", "native.cgroupdriver=systemd", "--log-driver=journald"],
-         {"exec-opts": ["native.cgroupdriver=cgroupfs"], "log-driver": "json-file"}),
-        (["/usr/bin/dockerd", "--containerd=/run/containerd/containerd.sock"], {"log-level": "warn"}),
-    ],
-)  # fmt: skip
-def test_engine_and_rollout_share_the_conflict_rule(
-    argv: list[str], config: dict[str, object]
-) -> None:
-    own = flag_conflicts(parse_flags(argv[1:]), config)
-    shared = conflict_message(argv, parse_flags(argv[1:]), config, "/etc/docker/daemon.json")
-    if own is None:
-        assert shared is None
-    else:
-        assert shared == CONFIG_PREFIX.format(path="/etc/docker/daemon.json") + own
 
 
 def test_package_argument_matching() -> None:

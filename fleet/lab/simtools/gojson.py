@@ -1,7 +1,8 @@
 """Go's ``encoding/json`` syntax errors, so a broken daemon.json fails with dockerd's words.
 
-dockerd reads daemon.json with ``json.Unmarshal``, which first runs Go's
-scanner over the whole input.  This is that scanner's state machine, reduced
+dockerd 23.0 and later read daemon.json with ``json.Unmarshal``, which first
+runs Go's scanner over the whole input (19.03 and 20.10 used a ``json.Decoder``:
+:func:`decode_first_object`).  This is that scanner's state machine, reduced
 to what decides the error text: the offending byte, quoted the way Go quotes
 it, and the context ("looking for beginning of object key string" for a
 trailing comma, "after object key:value pair" for a missing one, ...).
@@ -220,6 +221,30 @@ def unmarshal_object(data: bytes) -> dict[str, Any]:
     """``json.Unmarshal(data, &map[string]interface{})`` with Go's error texts."""
     data = data.removeprefix(b"\xef\xbb\xbf")
     check_syntax(data)
+    return _as_object(data)
+
+
+def decode_first_object(data: bytes) -> dict[str, Any]:
+    """``json.NewDecoder(r).Decode(&map[string]interface{})``: how dockerd read daemon.json to 20.10.
+
+    The decoder reads one JSON value and never looks past it, so a second
+    document after the first is ignored; a blank input is ``EOF``, a value cut
+    short ``unexpected EOF`` (encoding/json stream.go readValue), and a byte
+    order mark is just an invalid character.
+    """
+    scanner = _Scanner(data)
+    if scanner.next_nonspace() is None:
+        raise GoJSONError("EOF")
+    try:
+        scanner.value()
+    except GoJSONError as exc:
+        if str(exc) == "unexpected end of JSON input":
+            raise GoJSONError("unexpected EOF") from None
+        raise
+    return _as_object(data[: scanner.i])
+
+
+def _as_object(data: bytes) -> dict[str, Any]:
     value = json.loads(data.decode("utf-8", errors="replace"))
     if value is None:
         return {}
