@@ -17,7 +17,7 @@ import pytest
 
 from fleet.inventory import load_inventory
 from fleet.lab import runtime
-from tests.labkit import RunningLab, connect, run, ssh_run
+from tests.labkit import RunningLab, connect, openssh_client_skip_reason, run, ssh_run
 
 pytestmark = pytest.mark.lab
 
@@ -209,6 +209,7 @@ def test_delay_proxy_sits_in_front_of_the_server(lab: RunningLab) -> None:
     assert result.stdout.split()[2:] == [host.address, str(runtime.INTERNAL_PORT)]
 
 
+@pytest.mark.skipif(bool(openssh_client_skip_reason()), reason=openssh_client_skip_reason() or "")
 def test_openssh_jump_through_a_lab_host(lab: RunningLab) -> None:
     done = subprocess.run(
         ["ssh", "-F", str(lab.lab.ssh_config), "-J", "node01", "node02", "hostname"],
