@@ -4,7 +4,10 @@ A setting has one declaration (name, type, default, help).  The CLI builds its
 ``--flags`` from it, the inventory loader accepts it as a variable at any level
 (so a group can pin another engine version), and the docs list it.  Defaults
 are the reference sequence: Docker CE 19.03.11 with containerd.io 1.2.13, the
-systemd cgroup driver and overlay2.
+systemd cgroup driver and overlay2.  ``runtime: containerd`` picks the other profile
+(containerd alone, CRI on); there the default containerd version depends on the OS
+(:func:`fleet.steps.containerd.containerd_pin`), which is why :class:`Settings`
+remembers which settings were given.
 """
 
 from __future__ import annotations
@@ -17,6 +20,21 @@ from typing import Any
 from fleet.errors import InputError
 
 DOCKER_CE_REPO = "https://download.docker.com/linux/centos/docker-ce.repo"
+RUNTIMES = ("docker", "containerd")
+# The pause image kubeadm 1.31-1.33 pulls (`kubeadm config images list`); containerd's own
+# default is older on 1.x (pause:3.8), and kubeadm warns when the two differ.
+DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10"
+# containerd.io pins of the containerd runtime when containerd_version is not given, by OS
+# family: what Docker's repository carries there (README, "Which runtime?", has the sources).
+# el7: the last el7 build (CentOS 7's end, June 2024); el8: the last build of the centos/8
+# path (CentOS Stream 8's end, May 2024); el9, Debian, Ubuntu: the 1.7 release that
+# Kubernetes 1.34 and 1.35 support.
+CONTAINERD_DEFAULTS: Mapping[str, str] = {
+    "el7": "1.6.33",
+    "el8": "1.6.32",
+    "el9": "1.7.28",
+    "debian": "1.7.28",
+}
 
 # The reference daemon.json (Kubernetes "container runtimes" guide, CentOS tab).
 REFERENCE_DAEMON_JSON: Mapping[str, Any] = {
@@ -32,6 +50,7 @@ REFERENCE_DAEMON_JSON: Mapping[str, Any] = {
 class Settings:
     """What a rollout installs and what it expects to find.  Immutable; per host via ``merged``."""
 
+    runtime: str = "docker"  # the profile: "docker" (reference sequence) or "containerd"
     docker_version: str = "19.03.11"
     containerd_version: str = "1.2.13"
     repo_url: str = DOCKER_CE_REPO
@@ -41,12 +60,17 @@ class Settings:
     cgroup_driver: str = "systemd"
     storage_driver: str = "overlay2"
     daemon_json: Mapping[str, Any] = field(default_factory=lambda: dict(REFERENCE_DAEMON_JSON))
+    sandbox_image: str = DEFAULT_SANDBOX_IMAGE
     min_kernel: str = "3.10.0-514"
     min_free_disk_mb: int = 2048
     connect_timeout: float = 10.0
     command_timeout: float = 600.0
     yum_lock_timeout: float = 300.0
     lock_wait: float = 60.0
+    # Not a setting: the names given on the command line or in the inventory, so a
+    # default that depends on another setting (containerd_version under the containerd
+    # runtime) is told apart from a value the user chose.
+    given: frozenset[str] = field(default=frozenset(), repr=False)
 
     def merged(self, overrides: Mapping[str, Any], origin: str = "") -> Settings:
         """Return a copy with ``overrides`` (already validated names) applied."""
@@ -56,7 +80,7 @@ class Settings:
         for name, raw in overrides.items():
             spec = SETTING_SPECS[name]
             values[name] = spec.convert(raw, origin)
-        return replace(self, **values)
+        return replace(self, **values, given=self.given | frozenset(values))
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,13 @@ def _package_source(raw: Any) -> str:
     text = _text(raw)
     if text not in ("docker", "distro"):
         raise ValueError(f"expected docker or distro, got {text!r}")
+    return text
+
+
+def _runtime(raw: Any) -> str:
+    text = _text(raw).lower()
+    if text not in RUNTIMES:
+        raise ValueError(f"expected {' or '.join(RUNTIMES)}, got {text!r}")
     return text
 
 
@@ -146,8 +177,20 @@ def _json_object(raw: Any) -> Mapping[str, Any]:
 SETTING_SPECS: Mapping[str, SettingSpec] = {
     spec.name: spec
     for spec in (
+        SettingSpec(
+            "runtime",
+            "docker: the reference Docker CE sequence (default); containerd: containerd alone, "
+            "its CRI plugin on and runc on the systemd cgroup driver",
+            _runtime,
+        ),
         SettingSpec("docker_version", "docker-ce and docker-ce-cli version to pin", _version),
-        SettingSpec("containerd_version", "containerd.io version to pin", _version),
+        SettingSpec(
+            "containerd_version",
+            "containerd.io version to pin (docker runtime: 1.2.13; containerd runtime: by OS, "
+            + ", ".join(f"{os} {v}" for os, v in CONTAINERD_DEFAULTS.items())
+            + ")",
+            _version,
+        ),
         SettingSpec(
             "repo_url", "URL of the docker-ce .repo file (a mirror for air-gapped fleets)", _text
         ),
@@ -174,6 +217,12 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
             "daemon_json",
             "settings required in /etc/docker/daemon.json (JSON object)",
             _json_object,
+        ),
+        SettingSpec(
+            "sandbox_image",
+            "pause image containerd's CRI plugin uses (containerd runtime); match "
+            "'kubeadm config images list'",
+            _text,
         ),
         SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _version),
         SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),

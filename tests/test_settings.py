@@ -11,7 +11,21 @@ from fleet.settings import SETTING_SPECS, Settings
 
 
 def test_every_setting_is_declared_once():
-    assert set(SETTING_SPECS) == {f.name for f in fields(Settings)}
+    assert set(SETTING_SPECS) == {f.name for f in fields(Settings)} - {"given"}
+
+
+def test_given_settings_are_remembered_across_merges():
+    cli = Settings().merged({"runtime": "containerd"}, "command line")
+    host = cli.merged({"containerd_version": "2.2.1"}, "inv.yml:4")
+    assert Settings().given == frozenset()
+    assert cli.given == {"runtime"}
+    assert host.given == {"runtime", "containerd_version"}
+    assert (host.runtime, host.containerd_version) == ("containerd", "2.2.1")
+
+
+def test_runtime_is_docker_unless_asked_and_nothing_else():
+    assert Settings().runtime == "docker"
+    assert Settings().merged({"runtime": "Containerd"}).runtime == "containerd"
 
 
 def test_defaults_are_the_reference_sequence():
@@ -37,6 +51,8 @@ def test_overrides_are_converted():
         ("connect_timeout", "0", "greater than 0"),
         ("min_free_disk_mb", "lots", "whole number"),
         ("daemon_json", "[1, 2]", "JSON object"),
+        ("runtime", "podman", "expected docker or containerd"),
+        ("sandbox_image", "", "must not be empty"),
     ],
 )
 def test_bad_values_name_the_origin_and_the_setting(name, value, fragment):
