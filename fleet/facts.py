@@ -33,6 +33,7 @@ WATCHED_PACKAGES = (
 APT_DOCKER_LIST = "/etc/apt/sources.list.d/docker.list"
 DOCKER_REPO_ID = "docker-ce-stable"
 DAEMON_JSON = "/etc/docker/daemon.json"
+CONTAINERD_CONFIG = "/etc/containerd/config.toml"
 DROPIN_DIR = "/etc/systemd/system/docker.service.d"
 _MARK = "@@fleet:"
 LOCK_FILE = "/run/lock/fleet.lock"
@@ -60,6 +61,13 @@ class HostFacts:
     docker_active: str = "unknown"  # systemctl show: ActiveState
     docker_enabled: str = "unknown"  # UnitFileState
     docker_started_at: str = ""  # ActiveEnterTimestamp: tells a restart apart from none
+    containerd_config: str | None = None  # /etc/containerd/config.toml; None when absent
+    containerd_active: str = "unknown"
+    containerd_enabled: str = "unknown"
+    # Epoch seconds of containerd's start and of config.toml's last write: a daemon older
+    # than its file runs another configuration than the file says.
+    containerd_started: int | None = None
+    containerd_config_written: int | None = None
     kubelet_active: str = "unknown"
     docker_info: DockerInfo | None = None  # None when no docker CLI is installed
     var_lib_docker_fs: str | None = None
@@ -108,7 +116,11 @@ m dropin_dir; [ -d {DROPIN_DIR} ] && echo yes
 m dropins; for f in {DROPIN_DIR}/*.conf; do [ -f "$f" ] && printf '%s %s\\n' \
   "$(basename "$f")" "$(base64 < "$f" | tr -d '\\n')"; done
 m units; systemctl show -p Id -p LoadState -p ActiveState -p UnitFileState \\
-  -p ActiveEnterTimestamp docker.service kubelet.service 2>/dev/null
+  -p ActiveEnterTimestamp docker.service kubelet.service containerd.service 2>/dev/null
+m containerd_config; [ -f {CONTAINERD_CONFIG} ] && base64 < {CONTAINERD_CONFIG} | tr -d '\\n'
+m containerd_times; stat -c %Y {CONTAINERD_CONFIG} 2>/dev/null || echo -
+t=$(systemctl show -p ActiveEnterTimestamp containerd.service 2>/dev/null | cut -d= -f2-)
+[ -n "$t" ] && {{ date -d "$t" +%s 2>/dev/null || date -d "${{t% *}}" +%s 2>/dev/null; }}
 m docker_info; e=$(mktemp 2>/dev/null || echo /tmp/.fleet-err.$$)
 if command -v docker >/dev/null 2>&1; then o=$(docker info --format '{{{{json .}}}}' 2>"$e"); r=$?
   if [ $r -eq 127 ]; then : > "$e"
@@ -168,6 +180,8 @@ def parse_facts(text: str) -> HostFacts:
     apt = pm == "apt"
     units = parse_systemctl_show(s.get("units", ""))
     docker, kubelet = units.get("docker.service", {}), units.get("kubelet.service", {})
+    containerd = units.get("containerd.service", {})
+    written, started = (s.get("containerd_times", "").split() + ["", ""])[:2]
     return HostFacts(
         os_id=os_release.get("ID", "").lower(),
         os_version=os_release.get("VERSION_ID", ""),
@@ -185,6 +199,13 @@ def parse_facts(text: str) -> HostFacts:
         docker_active=docker.get("ActiveState") or "unknown",
         docker_enabled=docker.get("UnitFileState") or "unknown",
         docker_started_at=docker.get("ActiveEnterTimestamp", ""),
+        containerd_config=_b64(s["containerd_config"])
+        if s.get("containerd_config", "").strip()
+        else None,
+        containerd_active=containerd.get("ActiveState") or "unknown",
+        containerd_enabled=containerd.get("UnitFileState") or "unknown",
+        containerd_started=_int(started),
+        containerd_config_written=_int(written),
         kubelet_active=kubelet.get("ActiveState") or "unknown",
         docker_info=_docker_info(s),
         var_lib_docker_fs=(s.get("fs", "").split() or [None])[0],

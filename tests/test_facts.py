@@ -164,3 +164,31 @@ def test_dpkg_query_counts_only_installed_packages():
         "containerd": None,
         "docker-ce": None,
     }
+
+
+def test_containerd_facts_config_unit_and_times():
+    config = 'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n'
+    text = (
+        "\n@@fleet:units\nId=containerd.service\nActiveState=active\nUnitFileState=enabled\n"
+        f"\n@@fleet:containerd_config\n{base64.b64encode(config.encode()).decode()}\n"
+        "\n@@fleet:containerd_times\n1700000100\n1700000105\n\n@@fleet:end\n"
+    )
+    facts = parse_facts(text)
+    assert facts.containerd_config == config
+    assert (facts.containerd_active, facts.containerd_enabled) == ("active", "enabled")
+    assert (facts.containerd_config_written, facts.containerd_started) == (1700000100, 1700000105)
+
+
+def test_containerd_facts_when_there_is_no_file_and_no_daemon():
+    facts = parse_facts("\n@@fleet:containerd_config\n\n@@fleet:containerd_times\n-\n@@fleet:end\n")
+    assert facts.containerd_config is None
+    assert (facts.containerd_config_written, facts.containerd_started) == (None, None)
+    assert facts.containerd_active == "unknown"
+
+
+def test_the_script_times_containerd_in_the_hosts_own_clock():
+    script = facts_script()
+    assert "stat -c %Y /etc/containerd/config.toml" in script
+    assert 'date -d "$t" +%s' in script
+    run = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True, check=False)
+    assert run.returncode == 0, run.stderr
