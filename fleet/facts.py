@@ -181,7 +181,7 @@ def parse_facts(text: str) -> HostFacts:
     units = parse_systemctl_show(s.get("units", ""))
     docker, kubelet = units.get("docker.service", {}), units.get("kubelet.service", {})
     containerd = units.get("containerd.service", {})
-    written, started = (s.get("containerd_times", "").split() + ["", ""])[:2]
+    written, started = [*s.get("containerd_times", "").split(), "", ""][:2]
     return HostFacts(
         os_id=os_release.get("ID", "").lower(),
         os_version=os_release.get("VERSION_ID", ""),
