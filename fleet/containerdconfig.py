@@ -117,7 +117,9 @@ def parse(text: str, path: str = CONFIG_TOML) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ContainerdConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ContainerdConfigError(
+            f"{path} is not valid TOML ({exc}); fix or move it: fleet does not overwrite it"
+        ) from None
 
 
 def file_version(config: Mapping[str, Any], path: str = CONFIG_TOML) -> int:

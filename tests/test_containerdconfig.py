@@ -163,7 +163,7 @@ def test_the_diff_names_the_file_and_starts_from_nothing_when_there_was_none():
 @pytest.mark.parametrize(
     ("text", "containerd", "fragment"),
     [
-        ("[plugins\n", "1.7.28", "is not valid TOML: "),
+        ("[plugins\n", "1.7.28", "is not valid TOML ("),
         ("version = 2\nSystemdCgroup true\n", "1.7.28", "(at line 2, column 15)"),
         ('a = "x"\na = "y"\n', "1.7.28", "is not valid TOML"),
         ("version = 3\n", "1.7.28", "declares version = 3, which containerd 1.7.28 does not read"),
