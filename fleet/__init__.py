@@ -7,3 +7,7 @@ this package: inventory -> plan -> scheduler -> steps -> results -> report.
 """
 
 __version__ = "0.1.0"
+
+# The name fleet is installed under: "fleet" on the package index is an unrelated
+# project, so `fleet --version` names this one to tell which fleet is installed.
+DISTRIBUTION = "fleet-nodeprep"

@@ -21,7 +21,7 @@ from typing import IO, NoReturn
 
 from rich.console import Console
 
-from fleet import __version__
+from fleet import DISTRIBUTION, __version__
 from fleet.batches import parse_batch_spec, parse_max_failures, plan_batches
 from fleet.errors import ExitCode, FleetError, InputError
 from fleet.inventory import Host, load_inventory, select_hosts
@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prepare fleets of CentOS/RHEL servers as Kubernetes nodes: a rolling, "
         "verified Docker CE rollout over SSH.",
     )
-    parser.add_argument("--version", action="version", version=f"fleet {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"fleet ({DISTRIBUTION}) {__version__}"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, text in (
