@@ -20,7 +20,6 @@ import binascii
 import contextlib
 import errno
 import ipaddress
-import json
 import os
 import re
 import selectors
@@ -29,13 +28,13 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 from fleet.errors import EnvironmentProblem
-from fleet.lab.simtools.state import CUT_REQUEST, HOST_JSON
+from fleet.lab.simtools.state import CUT_REQUEST
 
 SESSION_PATH = "/usr/local/bin:/usr/bin:/bin"
 SFTP_SERVERS = (
@@ -66,24 +65,27 @@ class ServedHost:
     auth_refused: bool = False
     drop: str | None = None
     drop_marker: str | None = None  # exists once the drop happened: it happens once per host
-    freeze: str | None = None  # None: read from the host's host.json (see with_freeze_fault)
+    freeze: str | None = None
 
 
-def with_freeze_fault(host: ServedHost) -> ServedHost:
-    """The host with its ``freeze`` fault, read from its host.json when not given.
+def bind_host(name: str, address: str, port: int, *, reuse: bool = True) -> socket.socket:
+    """A socket bound to a lab host's address; a taken address is an EnvironmentProblem naming it.
 
-    host.json (the host spec after defaults) sits in the host's state directory, beside
-    the drop marker; the supervisor writes it before the server starts.
+    ``reuse=False`` binds without SO_REUSEADDR, as a placeholder must: then no other lab
+    can take the address while this socket holds it.
     """
-    if host.freeze is not None or host.drop_marker is None:
-        return host
-    state = Path(host.drop_marker).parent
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuse:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        faults = json.loads((state / Path(HOST_JSON).name).read_text()).get("faults") or {}
-    except (OSError, ValueError, AttributeError):
-        return host
-    text = faults.get("freeze")
-    return replace(host, freeze=str(text)) if text else host
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise EnvironmentProblem(
+            f"lab host {name}: {address}:{port} is taken ({exc.strerror}); "
+            "another server took it - run fleet lab up again"
+        ) from None
+    return sock
 
 
 def first_time(marker: str | None, text: str) -> bool:
@@ -507,7 +509,7 @@ class LabSSHServer:
     """SSH servers for many lab hosts in this process.  ``bind``, ``start``, then ``stop``."""
 
     def __init__(self, hosts: Sequence[ServedHost], log: Callable[[str], None]) -> None:
-        self.hosts = [with_freeze_fault(h) for h in hosts]
+        self.hosts = list(hosts)
         self.log = log
         self.keys = {h.name: paramiko.Ed25519Key(filename=h.host_key_path) for h in self.hosts}
         self.listeners: dict[int, tuple[socket.socket, ServedHost]] = {}
@@ -520,16 +522,7 @@ class LabSSHServer:
     def bind(self) -> None:
         """Listen on every host's address; a taken address is an EnvironmentProblem naming it."""
         for host in self.hosts:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host.address, host.port))
-            except OSError as exc:
-                sock.close()
-                raise EnvironmentProblem(
-                    f"lab host {host.name}: cannot listen on {host.address}:{host.port} ({exc.strerror}); "
-                    "another server took it - run fleet lab up again"
-                ) from None
+            sock = bind_host(host.name, host.address, host.port)
             sock.listen(128)
             sock.setblocking(False)
             self.listeners[sock.fileno()] = (sock, host)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fleet import rootshell
 from fleet.errors import ExitCode
-from fleet.lab import runtime
+from fleet.lab import procfs, runtime
 from fleet.lab.server import CommandText
 from tests.labkit import RunningLab
 from tests.rollout.helpers import by_name, fleet
@@ -78,13 +78,10 @@ def _wait_for_line(proc: subprocess.Popen, prefix: str) -> None:
 
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{name}/stat").read_text()
-            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-            tree.setdefault(ppid, []).append(int(name))
+    for pid in procfs.all_pids():
+        parent = procfs.parent_of(pid)
+        if parent is not None:
+            tree.setdefault(parent, []).append(pid)
     return tree
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet.lab import procfs
+from fleet.lab.procfs import ProcRef
 from fleet.lab.shacrypt import verify
 from fleet.lab.simtools.state import SUDO_CALLERS
 from fleet.lab.sudo import args, policy, protocol, texts
@@ -186,13 +188,12 @@ def identify(conn: socket.socket, hosts: Mapping[str, BrokerHost]) -> Caller:
     )
     pidfd = _peer_pidfd(conn)
     try:
-        started = _start_time(pid)
-        try:
-            namespace = os.readlink(f"/proc/{pid}/ns/mnt")
-        except OSError:
+        started = ProcRef.of(pid)
+        namespace = procfs.mount_namespace(pid)
+        if namespace is None:
             return Caller(pid, uid, None)
         # The same process still: not exited (pidfd) and not replaced (start time).
-        if _exited(pidfd) or started is None or _start_time(pid) != started:
+        if _exited(pidfd) or started is None or ProcRef.of(pid) != started:
             return Caller(pid, uid, None)
         return Caller(pid, uid, hosts.get(namespace))
     finally:
@@ -210,14 +211,6 @@ def _peer_pidfd(conn: socket.socket) -> int | None:
 def _exited(pidfd: int | None) -> bool:
     """A pidfd becomes readable when its process exits."""
     return pidfd is not None and bool(select.select([pidfd], [], [], 0)[0])
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2 :].split()[19]
 
 
 class _Session:
