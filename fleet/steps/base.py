@@ -80,6 +80,19 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Unfinished:
+    """What a change by a step leaves half done until a later step has run.
+
+    A step may declare one as its ``unfinished`` attribute.  A host stopped in between
+    (Ctrl-C after daemon.json was written, before the engine was restarted) says so in
+    its error, because the host then holds a configuration its engine does not run yet.
+    """
+
+    until: str  # the step that completes the change
+    note: str  # e.g. "/etc/docker/daemon.json written, docker not restarted yet"
+
+
+@dataclass(frozen=True)
 class StepContext:
     """Everything a step may look at.  ``changed`` names the steps that changed (or would)."""
 
