@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import paramiko
 import pytest
 import yaml
 
-from fleet.lab import runtime
+from fleet.lab import procfs, runtime
 from fleet.lab.spec import parse_spec
 
 SUDO_MODE_VARIABLE = "FLEET_TEST_LAB_SUDO"  # builtin | system: CI runs the lab tests both ways
@@ -212,63 +211,35 @@ def lab_processes(lab: RunningLab) -> list[int]:
     alive = {p.pid for p in recorded if p.alive()}
     members = {
         pid
-        for pid in _pids()
-        if _namespace(pid) in namespaces
-        and _stat_state(pid) not in ("Z", None)
-        and _sees_lab(pid, lab)
+        for pid in procfs.all_pids()
+        if procfs.mount_namespace(pid) in namespaces and _live(pid) and _sees_lab(pid, lab)
     }
     return sorted(alive | members)
+
+
+def _live(pid: int) -> bool:
+    stat = procfs.stat_fields(pid)
+    return stat is not None and stat[0] != "Z"
 
 
 def _sees_lab(pid: int, lab: RunningLab) -> bool:
     """Its mounts come from this lab's folder: the kernel reuses a dead namespace's id, and
     another lab on the machine may get it.  (A chrooted sshd child shows no mounts: kept.)"""
-    try:
-        text = Path(f"/proc/{pid}/mountinfo").read_text()
-    except OSError:
+    text = procfs.mountinfo(pid)
+    if text is None:
         return False
     return not text or f"{lab.dir.parent.name}/{lab.dir.name}/hosts/" in text
 
 
-def _pids() -> list[int]:
-    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
-
-
-def _namespace(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
-
-
-def _stat_state(pid: int) -> str | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2]
-
-
 def lab_listeners(lab: RunningLab) -> list[str]:
     """Sockets listening on (or bound to) a lab address, read from /proc/net/tcp."""
-    addresses = {h.address for h in lab.lab.hosts}
-    found = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        raw, port = fields[1].split(":")
-        address = socket.inet_ntoa(bytes.fromhex(raw)[::-1])
-        if fields[3] in ("0A", "07") and address in addresses:
-            found.append(f"{address}:{int(port, 16)}")
-    return found
+    return procfs.listeners_on({h.address for h in lab.lab.hosts})
 
 
 def lab_mounts(lab: RunningLab) -> list[str]:
     """Mounts of the lab directory visible anywhere: the machine's table and every process's."""
     found = []
-    for pid in ["self", *map(str, _pids())]:
-        try:
-            text = Path(f"/proc/{pid}/mountinfo").read_text()
-        except OSError:
-            continue
-        found += [f"{pid}: {line}" for line in text.splitlines() if str(lab.dir) in line]
+    for pid in ["self", *map(str, procfs.all_pids())]:
+        text = procfs.mountinfo(pid)
+        found += [f"{pid}: {line}" for line in (text or "").splitlines() if str(lab.dir) in line]
     return found
