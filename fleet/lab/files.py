@@ -31,6 +31,8 @@ STATE_DIR = "/var/lib/fleetlab"  # inside a host
 PRIVATE_DIRS = (
     "/var/lib/fleetlab",
     "/etc/docker",
+    "/etc/containerd",
+    "/var/lib/containerd",
     "/etc/yum.repos.d",
     "/etc/systemd/system",
     "/var/lib/docker",

@@ -37,6 +37,8 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "engine": None,
     "kubelet": None,
     "daemon_json": None,
+    "containerd_config": None,
+    "crictl": False,
     "dropin": None,
     "var_lib_docker": {"fs": "xfs", "ftype": 1},
     "delay_ms": 0,
@@ -50,7 +52,7 @@ HOST_DEFAULTS: Mapping[str, Any] = {
 }
 
 # Keys whose values are documents: an override replaces them instead of merging into them.
-REPLACED_KEYS = frozenset({"daemon_json", "dropin"})
+REPLACED_KEYS = frozenset({"daemon_json", "dropin", "containerd_config"})
 
 TOP_KEYS = ("hosts", "sshd", "sudo", "name_prefix", "defaults", "hosts_override", "host", "groups")
 
@@ -316,6 +318,13 @@ def _check_daemon_json(where: _Where, node: yaml.Node, what: str) -> Any:
     return value
 
 
+def _check_containerd_config(where: _Where, node: yaml.Node, what: str) -> str | None:
+    value = _value(node)
+    if value is not None and not isinstance(value, str):
+        raise where.error(node, f"{what} must be text (the config.toml file)")
+    return value
+
+
 def _check_dropin(where: _Where, node: yaml.Node, what: str) -> Any:
     value = _value(node)
     if value is not None and not isinstance(value, (dict, str)):
@@ -457,6 +466,8 @@ _HOST_CHECKS: Mapping[str, Callable[[_Where, yaml.Node, str], Any]] = {
     "engine": _check_engine,
     "kubelet": _check_kubelet,
     "daemon_json": _check_daemon_json,
+    "containerd_config": _check_containerd_config,
+    "crictl": _boolean,
     "dropin": _check_dropin,
     "var_lib_docker": _check_var_lib_docker,
     "delay_ms": _check_delay,

@@ -1,4 +1,4 @@
-"""Simulated CentOS/RHEL tools of a lab host (yum, rpm, systemctl, docker, ...).
+"""Simulated CentOS/RHEL tools of a lab host (yum, rpm, systemctl, docker, containerd, ...).
 
 One multicall program: ``main(argv)`` dispatches on the basename of ``argv[0]``.
 Each tool's module is imported only when that tool runs, so a wrapper starts
@@ -22,6 +22,9 @@ TOOLS: dict[str, str] = {
     "journalctl": "systemctl",
     "docker": "docker",
     "dockerd": "engine",
+    "containerd": "containerd",
+    "ctr": "ctr",
+    "crictl": "ctr",
     "uname": "sysinfo",
     "findmnt": "sysinfo",
     "xfs_info": "sysinfo",

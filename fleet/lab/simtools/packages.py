@@ -203,8 +203,14 @@ _CONTAINERD = {
     "1.4.10-3.1 1.4.11-3.1 1.4.12-3.1 1.4.13-3.1 1.5.10-3.1 1.5.11-3.1 1.6.4-3.1 1.6.9-3.1 "
     "1.6.18-3.1 1.6.21-3.1 1.6.28-3.1 1.6.31-3.1 1.6.32-3.1",
     "el9": "1.6.4-3.1 1.6.9-3.1 1.6.18-3.1 1.6.21-3.1 1.6.22-3.1 1.6.28-3.1 1.6.31-3.1 "
-    "1.6.33-3.1 1.7.19-3.1 1.7.22-3.1 1.7.25-3.1",
+    "1.6.33-3.1 1.7.19-3.1 1.7.22-3.1 1.7.25-3.1 1.7.27-3.1 1.7.28-1 1.7.28-2 2.1.5-1 "
+    "2.2.0-1 2.2.1-1",
 }
+# The el7 builds end at 1.6.33 (CentOS 7's end, containerd-packaging 6bc9688) and the centos/8
+# ones at 1.6.32 (CentOS Stream 8's end, containerd-packaging 93aab6e); el9 goes on with 1.7
+# (1.7.27: containerd-packaging's last release; 1.7.28-1/-2: containerd #12484) and 2.x
+# (2.1.5, "the oldest v2 version we shipped": docker-ce-packaging #1334; 2.2.1: lxc #4630).
+# Release numbers after 1.7.27 are reconstructed.
 
 
 def base_installed(family: str) -> list[Pkg]:

@@ -18,7 +18,7 @@ from fleet.lab.simtools.packages import Pkg
 from fleet.lab.simtools.state import HOST_JSON, STATE_DIR, Host, write_json, write_text
 
 _DIRS = (
-    "/etc/docker", "/etc/yum.repos.d", "/etc/systemd/system/multi-user.target.wants",
+    "/etc/docker", "/etc/containerd", "/etc/yum.repos.d", "/etc/systemd/system/multi-user.target.wants",
     "/etc/sudoers.d", "/var/lib/docker", STATE_DIR,
 )  # fmt: skip
 
@@ -86,6 +86,8 @@ def _seed_packages(host: Host) -> None:
         )
     if host.spec.get("kubelet", "absent") in ("running", "stopped"):
         pkgs.append(Pkg("kubelet", "0", "1.20.15", "0", "x86_64", "kubernetes"))
+    if host.spec.get("crictl"):
+        pkgs.append(Pkg("cri-tools", "0", "1.30.1", "150500.1.1", "x86_64", "kubernetes"))
     extra = list(host.spec.get("packages") or [])
     if host.spec.get("podman"):
         extra.append("podman")
@@ -114,6 +116,13 @@ def _with_deps(host: Host, name: str, have: list[Pkg]) -> list[Pkg]:
 
 
 def _seed_files(host: Host) -> None:
+    from fleet.lab.simtools.containerd import CONFIG, STUB
+
+    config = host.spec.get("containerd_config")
+    if config is not None:
+        write_text(host.path(CONFIG), str(config))
+    elif packages.installed_named(host, "containerd.io"):
+        write_text(host.path(CONFIG), STUB)  # the package's own file
     owner = host.spec.get("daemon_json")
     if owner is not None:
         text = owner if isinstance(owner, str) else json.dumps(owner, indent=2) + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
-from fleet.lab.simtools import engine, units
+from fleet.lab.simtools import containerd, engine, units
 from fleet.lab.simtools.state import Host
 
 
@@ -46,6 +46,8 @@ def start(
     desc = units.description(name)
     _journal_systemd(host, name, f"Starting {desc}...")
     pid = host.next_pid()
+    if name == "containerd" and containerd.installed_version(host):
+        return _start_containerd(host, rec, pid, loaded["exec_start"], notes)
     if name != "docker":
         _mark_active(rec, pid)
         _journal_systemd(host, name, f"Started {desc}.")
@@ -61,6 +63,23 @@ def start(
     _mark_active(rec, pid)
     rec["exec_start"] = loaded["exec_start"]
     _journal_systemd(host, name, f"Started {desc}.")
+    return JobResult(0, notes)
+
+
+def _start_containerd(
+    host: Host, rec: dict[str, Any], pid: int, argv: list[str], notes: tuple[str, ...]
+) -> JobResult:
+    """containerd reads config.toml as it starts; a refusal is its own line in the journal."""
+    try:
+        state = containerd.start(host, pid)
+    except containerd.ContainerdError as exc:
+        _record_failure(host, rec, "containerd", pid, f"containerd: {exc}", argv, "containerd")
+        return JobResult(1, (*notes, _job_failed("containerd")))
+    for line in containerd.journal_lines(state):
+        host.journal("containerd", line, unit="containerd", pid=pid)
+    _mark_active(rec, pid)
+    rec["exec_start"] = argv
+    _journal_systemd(host, "containerd", f"Started {units.description('containerd')}.")
     return JobResult(0, notes)
 
 
@@ -94,10 +113,16 @@ def _bad_unit(host: Host, name: str, verb: str) -> tuple[str, ...]:
 
 
 def _record_failure(
-    host: Host, rec: dict[str, Any], name: str, pid: int, error: str, argv: list[str]
+    host: Host,
+    rec: dict[str, Any],
+    name: str,
+    pid: int,
+    error: str,
+    argv: list[str],
+    ident: str = "dockerd",
 ) -> None:
     for line in error.splitlines():
-        host.journal("dockerd", line, unit=name, pid=pid)
+        host.journal(ident, line, unit=name, pid=pid)
     if host.profile.systemd_version < 230:
         lines = [
             f"{name}.service: main process exited, code=exited, status=1/FAILURE",
@@ -128,6 +153,8 @@ def stop(host: Host, table: dict[str, dict[str, Any]], name: str, verb: str = "s
         _journal_systemd(host, name, f"Stopping {desc}...")
         if name == "docker":
             engine.stop(host)
+        if name == "containerd":
+            containerd.stop(host)
         _journal_systemd(host, name, f"Stopped {desc}.")
         rec.update(active="inactive", pid=0, since=time.time(), result="success")
     elif rec.get("active") == "failed" and verb == "stop":

@@ -51,6 +51,8 @@ DEFAULT_SPEC: dict[str, Any] = {
     "engine": None,
     "kubelet": "absent",
     "daemon_json": None,
+    "containerd_config": None,  # the owner's /etc/containerd/config.toml (text)
+    "crictl": False,  # cri-tools installed
     "dropin": None,
     "var_lib_docker": {"fs": "xfs", "ftype": 1},
     "faults": {},

@@ -569,6 +569,20 @@ def _commit(host: Host, txn: Txn, opts: Options, out: Out, dnf: bool) -> int:
     return 0
 
 
+def _containerd_files(
+    host: Host, txn: Txn, table: dict[str, dict[str, Any]], notes: list[str]
+) -> None:
+    """The containerd.io RPM: its config.toml is %config(noreplace) (an existing file is
+    kept), its unit is not enabled by the EL presets, an upgrade try-restarts it."""
+    from fleet.lab.simtools.containerd import CONFIG, STUB
+    from fleet.lab.simtools.state import write_text
+
+    if not host.path(CONFIG).exists():
+        write_text(host.path(CONFIG), STUB)
+    if any(n.name == "containerd.io" for _, n in txn.upgrade + txn.downgrade):
+        notes.extend(services.try_restart(host, table, "containerd").stderr)
+
+
 def _apply(host: Host, txn: Txn) -> list[str]:
     """Write the rpm database and run the scriptlets systemd-aware packages carry."""
     installed = packages.installed(host)
@@ -593,5 +607,7 @@ def _apply(host: Host, txn: Txn) -> list[str]:
     if engine_changed:
         result = services.try_restart(host, table, "docker")
         notes.extend(result.stderr)
+    if any(p.name == "containerd.io" for p in txn.incoming()):
+        _containerd_files(host, txn, table, notes)
     units.write_units(host, table)
     return notes
