@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fleet.dockerinfo import DockerInfo, parse_docker_info
+from fleet.nodefacts import NODE_SCRIPT, NodeFacts, parse_node_facts
 
 EL_IDS = frozenset({"centos", "rhel", "rocky", "almalinux", "ol"})
 # Every package any back end installs or checks (fleet.steps.packages).
@@ -73,6 +74,7 @@ class HostFacts:
     var_lib_docker_fs: str | None = None
     xfs_ftype: int | None = None
     free_mb: int | None = None
+    node: NodeFacts = field(default_factory=NodeFacts)  # kubeadm's node prerequisites
 
     @property
     def os_major(self) -> int | None:
@@ -131,6 +133,7 @@ m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib
 set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null); echo "$*"
 m xfs; [ "$1" = xfs ] && xfs_info "$2" 2>/dev/null | grep -o 'ftype=[01]'
 m df; df -Pk "$d" 2>/dev/null | tail -n 1
+{NODE_SCRIPT.strip()}
 m end
 """
 
@@ -211,6 +214,7 @@ def parse_facts(text: str) -> HostFacts:
         var_lib_docker_fs=(s.get("fs", "").split() or [None])[0],
         xfs_ftype=_int(s.get("xfs", "").strip().removeprefix("ftype=")),
         free_mb=_free_mb(s.get("df", "")),
+        node=parse_node_facts(s),
     )
 
 

@@ -13,6 +13,7 @@ remembers which settings were given.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -61,6 +62,11 @@ class Settings:
     storage_driver: str = "overlay2"
     daemon_json: Mapping[str, Any] = field(default_factory=lambda: dict(REFERENCE_DAEMON_JSON))
     sandbox_image: str = DEFAULT_SANDBOX_IMAGE
+    # kubeadm's node prerequisites (fleet.steps.node_prereqs): "auto" is on with the
+    # containerd runtime, off with docker; "true"/"false" as asked.
+    node_prereqs: str = "auto"
+    kubelet_fail_swap_on: bool = True  # the kubelet's failSwapOn: false keeps swap on
+    kubernetes_version: str | None = None  # the kubelet the nodes will run, e.g. "1.35"
     min_kernel: str = "3.10.0-514"
     min_free_disk_mb: int = 2048
     connect_timeout: float = 10.0
@@ -130,6 +136,26 @@ def _runtime(raw: Any) -> str:
     text = _text(raw).lower()
     if text not in RUNTIMES:
         raise ValueError(f"expected {' or '.join(RUNTIMES)}, got {text!r}")
+    return text
+
+
+def _node_prereqs(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    text = _text(raw).lower()
+    if text == "auto":
+        return text
+    try:
+        return "true" if _boolean(text) else "false"
+    except ValueError:
+        raise ValueError(f"expected auto, true or false, got {raw!r}") from None
+
+
+def _kubernetes_version(raw: Any) -> str:
+    """``1.35``, ``v1.35.2`` or ``1.35.0-rc.1``: at least major.minor, kept as given."""
+    text = _version(raw)
+    if not re.fullmatch(r"v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?", text):
+        raise ValueError(f"expected a Kubernetes version such as 1.35 or v1.35.2, got {text!r}")
     return text
 
 
@@ -223,6 +249,24 @@ SETTING_SPECS: Mapping[str, SettingSpec] = {
             "pause image containerd's CRI plugin uses (containerd runtime); match "
             "'kubeadm config images list'",
             _text,
+        ),
+        SettingSpec(
+            "node_prereqs",
+            "kubeadm's node prerequisites (swap off, overlay and br_netfilter, forwarding "
+            "sysctls, SELinux permissive, cgroup check): auto (on with the containerd runtime), "
+            "true or false",
+            _node_prereqs,
+        ),
+        SettingSpec(
+            "kubelet_fail_swap_on",
+            "false when the nodes' kubelet runs with failSwapOn: false: swap is then left on",
+            _boolean,
+        ),
+        SettingSpec(
+            "kubernetes_version",
+            "the kubelet version the nodes will run (e.g. 1.35): from 1.35 a cgroup v1 host is "
+            "refused unless --force",
+            _kubernetes_version,
         ),
         SettingSpec("min_kernel", "oldest kernel release accepted for overlay2", _version),
         SettingSpec("min_free_disk_mb", "free MiB required under /var/lib", _positive_int),

@@ -25,6 +25,7 @@ from fleet.steps.containerd import (
     running_version,
 )
 from fleet.steps.docker_ce import DOCKER_CE_STEPS
+from fleet.steps.node_prereqs import NODE_PREREQ_STEPS
 from fleet.steps.profiles import CONTAINERD_STEPS, PROFILES, steps_for
 
 STUB = 'disabled_plugins = ["cri"]\n'
@@ -69,6 +70,7 @@ def test_profiles_are_explicit_tuples_picked_by_the_runtime():
     assert steps_for(CONTAINERD) is CONTAINERD_STEPS
     assert [s.name for s in CONTAINERD_STEPS] == [
         "preflight",
+        *(s.name for s in NODE_PREREQ_STEPS),
         "prerequisites",
         "repository",
         "system_update",
