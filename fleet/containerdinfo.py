@@ -8,7 +8,9 @@ deprecated v1 shim's setting and stays false when runc uses systemd (cri-tools #
 it is never read.  Without ``crictl``: ``ctr plugins ls`` must list the CRI plugin as
 ``ok``, the daemon must have started after config.toml was last written (``containerd
 config dump`` merges the *file*, so it says what the daemon runs only if the daemon read
-that file), and the dump must show the setting.  The parsers never raise; the shapes
+that file), and the dump must show the setting.  ``crictl`` counts as present when it
+runs (``crictl --version``), not merely when a file of that name is on the PATH.  The
+parsers never raise; the shapes
 they read are in tests/data/containerd/.
 """
 
@@ -37,7 +39,7 @@ _CRI_ROWS = {("io.containerd.grpc.v1", "cri"), ("io.containerd.cri.v1", "runtime
 
 VERIFY_SCRIPT = f"""
 m() {{ printf '\\n@@fleet:%s\\n' "$1"; }}
-c=; command -v crictl >/dev/null 2>&1 && c=1
+c=; command -v crictl >/dev/null 2>&1 && crictl --version >/dev/null 2>&1 && c=1
 m version; containerd --version 2>&1
 m unit; systemctl show -p Id -p ActiveState -p UnitFileState -p ActiveEnterTimestamp {UNIT} 2>/dev/null
 m started; t=$(systemctl show -p ActiveEnterTimestamp {UNIT} 2>/dev/null | cut -d= -f2-)
