@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import shlex
 import signal
 import sys
-import threading
-from collections.abc import Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -38,6 +38,7 @@ from fleet.rollout import RolloutOptions, run_rollout
 from fleet.runlog import new_run_dir
 from fleet.settings import SETTING_SPECS, Settings
 from fleet.steps.runner import Mode
+from fleet.stopping import Stage, StopRequest
 from fleet.transport import ConnectOptions
 
 # Namespace attribute naming the innermost command parsed, for its --help in error lines.
@@ -183,12 +184,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace, console: Console) -> int:
-    """rollout / plan / verify: inventory -> plan -> scheduler -> report -> exit code."""
+    """rollout / plan / verify: inventory -> plan -> scheduler -> report -> exit code.
+
+    Signals are caught from the first connection until the files are written, so
+    Ctrl-C or SIGTERM, once or more, always ends with the report written.
+    """
     if args.list_hosts:
         return list_hosts(args, sys.stdout)
     plain = args.plain or not console.is_terminal
-    report = execute(args, console, plain)
-    return finish(report, args, console, plain)
+    run = setup_run(args)
+    with stop_on_signals() as stop:
+        report = execute_run(run, console, plain, stop)
+        return finish(report, args, console, plain)
 
 
 def prepare(args: argparse.Namespace) -> tuple[tuple[Host, ...], Settings, RolloutOptions]:
@@ -252,10 +259,22 @@ def _where(host: Host) -> str:
     return f"[{address}]:{host.port}" if ":" in address else f"{address}:{host.port}"
 
 
-def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
-    """Load, select, schedule: the whole run as a library call, returning the report."""
+@dataclass(frozen=True)
+class RunSetup:
+    """A run ready to start: hosts, settings, options with its run folder, how to connect."""
+
+    hosts: tuple[Host, ...]
+    settings: Settings
+    options: RolloutOptions
+    connect: ConnectOptions
+
+
+def setup_run(args: argparse.Namespace) -> RunSetup:
+    """Everything before the first connection, including the password prompt.
+
+    Kept apart from the run because Ctrl-C at the prompt must still end fleet at once.
+    """
     hosts, settings, options = prepare(args)
-    options = replace(options, run_dir=new_run_dir(args.runs_dir, options.mode.value))
     connect = ConnectOptions(
         connect_timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
@@ -263,8 +282,14 @@ def execute(args: argparse.Namespace, console: Console, plain: bool) -> Report:
         ssh_config=args.ssh_config,
         become_password=_ask_password() if args.ask_become_pass else None,
     )
-    with make_progress(console, plain=plain) as events, _stop_on_signals() as stop:
-        return run_rollout(hosts, settings, connect, options, events, stop)
+    options = replace(options, run_dir=new_run_dir(args.runs_dir, options.mode.value))
+    return RunSetup(hosts, settings, options, connect)
+
+
+def execute_run(run: RunSetup, console: Console, plain: bool, stop: StopRequest) -> Report:
+    """Schedule the hosts with the live display: the whole run as a library call."""
+    with make_progress(console, plain=plain) as events:
+        return run_rollout(run.hosts, run.settings, run.connect, run.options, events, stop)
 
 
 def finish(report: Report, args: argparse.Namespace, console: Console, plain: bool) -> int:
@@ -314,20 +339,19 @@ def _ask_password() -> str:
 
 
 @contextmanager
-def _stop_on_signals():
-    """Ctrl-C or SIGTERM: start no new host, let running ones finish, still write the report."""
-    stop = threading.Event()
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Ctrl-C or SIGTERM raise the run's stop request by one stage, and never end fleet.
+
+    First: no new host starts and running hosts stop after their current step.  Again:
+    the commands in flight are abandoned.  Either way the run ends with its report
+    written and exit code 130; the handler only sets events and prints one line.
+    """
+    stop = StopRequest()
     previous = {}
 
     def handler(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print(
-            "fleet: stopping: no new hosts will start; running hosts finish their step "
-            "(press Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
+        stage = stop.escalate()
+        _say(stop_line(stage, signal.Signals(signum).name))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handler)
@@ -336,3 +360,26 @@ def _stop_on_signals():
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _say(line: str) -> None:
+    """Print from a signal handler, which may interrupt this thread in the middle of a write:
+    the stream then refuses a second writer, and the line goes to the descriptor directly."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (RuntimeError, OSError):
+        with suppress(OSError):
+            os.write(2, (line + "\n").encode())
+
+
+def stop_line(stage: Stage, signal_name: str) -> str:
+    """What fleet says when a signal raises the stop request to ``stage``."""
+    if stage is Stage.AFTER_STEP:
+        return (
+            f"fleet: stopping ({signal_name}): no new host starts; running hosts stop after "
+            "their current step (Ctrl-C again abandons their commands)"
+        )
+    return (
+        f"fleet: stopping at once ({signal_name}): abandoning the commands in flight; "
+        "the report follows"
+    )

@@ -46,7 +46,7 @@ def surprises(report: Report, lab: runtime.Lab) -> list[str]:
 
 
 def run_demo(args: argparse.Namespace, console: Console) -> int:
-    from fleet.cli import build_parser, execute, finish
+    from fleet.cli import build_parser, execute_run, finish, setup_run, stop_on_signals
 
     runtime.require_root(getattr(args, "typed", "fleet demo"))
     spec = load_spec(builtin_spec_path("demo"))
@@ -62,12 +62,16 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
             argv.append("--plain")
         rollout_args = build_parser().parse_args(argv)
         plain = args.plain or not console.is_terminal
-        report = execute(rollout_args, console, plain)
-        finish(report, rollout_args, console, plain)
+        run = setup_run(rollout_args)
+        with stop_on_signals() as stop:
+            report = execute_run(run, console, plain, stop)
+            finish(report, rollout_args, console, plain)
     finally:
         if not args.keep:
             runtime.lab_down(args.dir)
             console.print(f"fleet demo: lab stopped and removed ({args.dir})")
+    if report.interrupted:
+        return int(ExitCode.INTERRUPTED)
     unexpected = surprises(report, lab)
     if unexpected:
         console.print("fleet demo: UNEXPECTED results: " + "; ".join(unexpected), markup=False)

@@ -44,12 +44,20 @@ STATUS_STYLE: Mapping[Status, str] = {
     Status.FAILED: "bold red",
     Status.UNREACHABLE: "bold magenta",
     Status.SKIPPED: "cyan",
+    Status.INTERRUPTED: "bold dark_orange",
     Status.NOT_RUN: "dim",
 }
 
 # Worst first: the order in which causes of the same size are listed.
-_BAD_STATUSES = (Status.FAILED, Status.UNREACHABLE, Status.SKIPPED, Status.NOT_RUN)
-_RETRY_STATUSES = frozenset({Status.FAILED, Status.UNREACHABLE, Status.NOT_RUN})
+_BAD_STATUSES = (
+    Status.FAILED,
+    Status.UNREACHABLE,
+    Status.INTERRUPTED,
+    Status.SKIPPED,
+    Status.NOT_RUN,
+)
+# What failed-hosts.txt lists: every host a re-run has something left to do on.
+RETRY_STATUSES = frozenset({Status.FAILED, Status.UNREACHABLE, Status.INTERRUPTED, Status.NOT_RUN})
 
 
 # --------------------------------------------------------------------------- text hygiene
@@ -173,7 +181,20 @@ class Cause:
         """``37 hosts failed: No package docker-ce-19.03.11 available. (node[001:037])``."""
         word = "not run" if self.status is Status.NOT_RUN else self.status.value
         names = fold_names(self.hosts, max_items)
-        return f"{_plural(len(self.hosts), 'host')} {word}: {self.message} ({names})"
+        return (
+            f"{_plural(len(self.hosts), 'host')} {status_and_error(word, self.message)} ({names})"
+        )
+
+
+def status_and_error(status: str, error: str) -> str:
+    """``failed: REASON``, but ``interrupted after daemon_json: ...`` rather than the word twice.
+
+    An interrupted host's error starts with the word itself, so it reads whole in the
+    JSON report; where the status is shown next to it, it is said once.
+    """
+    if error.startswith(f"{status} "):
+        return error
+    return f"{status}: {error}"
 
 
 _SLOT_PATTERNS = (
@@ -373,7 +394,8 @@ def _host_table(hosts: Sequence[HostResult], width: int) -> Table:
     stay readable (the plain lines and the JSON keep the exact list too).
     """
     engines = [_engine_text(h) for h in hosts]
-    stacked = max(len(word) for text in engines for word in text.split())
+    # Stacked, the cell is as wide as its longest fact, and never narrower than its header.
+    stacked = max(len("engine"), *(len(word) for text in engines for word in text.split()))
     table = Table(title="Hosts", title_justify="left")
     table.add_column("host", overflow="fold")
     table.add_column("batch", no_wrap=True)
@@ -403,10 +425,17 @@ def _changed_steps_text(host: HostResult) -> str | None:
 
 def _result_cell(host: HostResult) -> Text:
     """The status, and after it the error: the reason reads next to the outcome it explains."""
-    cell = Text(str(host.status), style=STATUS_STYLE[host.status])
-    if host.error:
-        cell.append(f": {one_line(host.error)}")
-    return cell
+    return _status_text(host.status, host.error)
+
+
+def _status_text(status: Status, error: str | None) -> Text:
+    """The status word in its colour, then the error (see :func:`status_and_error`)."""
+    if not error:
+        return Text(str(status), style=STATUS_STYLE[status])
+    error = one_line(error)
+    if error.startswith(f"{status} "):
+        return Text.assemble((str(status), STATUS_STYLE[status]), error[len(str(status)) :])
+    return Text.assemble((str(status), STATUS_STYLE[status]), f": {error}")
 
 
 def _engine_text(host: HostResult) -> str:
@@ -418,25 +447,37 @@ def _engine_text(host: HostResult) -> str:
     return " ".join(one_line(fact) if fact else "-" for fact in facts)
 
 
+def recap_statuses(report: Report) -> tuple[Status, ...]:
+    """The recap's columns: every status, but ``interrupted`` only in a run that was.
+
+    Seven counts do not fit an 80-column terminal beside the batch and the total, and
+    a run nobody stopped never has an interrupted host.
+    """
+    shown = report.interrupted or report.count(Status.INTERRUPTED) > 0
+    return tuple(s for s in Status if s is not Status.INTERRUPTED or shown)
+
+
 def _recap_table(report: Report) -> Table:
+    statuses = recap_statuses(report)
     table = Table(title="Recap", title_justify="left")
     table.add_column("batch")
-    for status in Status:
-        table.add_column(status.value.replace("_", " "), justify="right")
+    for status in statuses:
+        table.add_column(status.value.replace("_", " "), justify="right", overflow="fold")
     table.add_column("total", justify="right")
     for batch in _batch_numbers(report):
         counts = _counts(report, batch)
-        table.add_row(str(batch), *_count_cells(counts), str(sum(counts)))
+        table.add_row(str(batch), *_count_cells(statuses, counts), str(sum(counts)))
     table.add_section()
     counts = _counts(report, None)
-    table.add_row(Text("total", style="bold"), *_count_cells(counts), str(sum(counts)))
+    table.add_row(Text("total", style="bold"), *_count_cells(statuses, counts), str(sum(counts)))
     return table
 
 
-def _count_cells(counts: Sequence[int]) -> list[Text]:
+def _count_cells(statuses: Sequence[Status], counts: Sequence[int]) -> list[Text]:
+    by_status = dict(zip(Status, counts, strict=True))
     return [
-        Text(str(n), style=STATUS_STYLE[status] if n else "dim")
-        for status, n in zip(Status, counts, strict=True)
+        Text(str(by_status[status]), style=STATUS_STYLE[status] if by_status[status] else "dim")
+        for status in statuses
     ]
 
 
@@ -580,13 +621,21 @@ def write_json(report: Report, path: str | os.PathLike[str]) -> None:
     _atomic_write(Path(path), text)
 
 
+def failed_host_names(report: Report) -> list[str]:
+    """Hosts a re-run has work left on: failed, unreachable, interrupted, not run; report order.
+
+    Skipped hosts are not among them: a re-run would refuse them again for the same reason.
+    """
+    return [h.name for h in report.hosts if h.status in RETRY_STATUSES]
+
+
 def failed_hosts_file(report: Report, path: str | os.PathLike[str]) -> int:
-    """Write failed, unreachable and not-run host names, one per line, for ``--limit @FILE``.
+    """Write :func:`failed_host_names`, one per line, for ``--limit @FILE``.
 
     Returns how many names were written; an empty file is still written, so a
     stale list from an earlier run is never retried by mistake.
     """
-    names = [h.name for h in report.hosts if h.status in _RETRY_STATUSES]
+    names = failed_host_names(report)
     _atomic_write(Path(path), "".join(name + "\n" for name in names))
     return len(names)
 
@@ -796,9 +845,7 @@ class RichProgress(Progress):
             line = Text.assemble(
                 (one_line(result.name), "bold"),
                 " ",
-                (str(result.status), STATUS_STYLE[result.status]),
-                ": ",
-                one_line(result.error or "no error message"),
+                _status_text(result.status, result.error or "no error message"),
             )
             self._console.print(line)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 
 class Status(str, Enum):
-    """Outcome of a step or a host.  Host statuses are ordered from best to worst in ``RANK``."""
+    """Outcome of a step or a host, in the order the summary counts and recap columns use."""
 
     OK = "ok"  # already as required; nothing changed
     CHANGED = "changed"  # fleet changed something and the result verified
@@ -21,6 +21,9 @@ class Status(str, Enum):
     UNREACHABLE = "unreachable"  # could not connect or authenticate at the SSH level
     # deliberately not done: a step not needed, or a host refused by preflight policy
     SKIPPED = "skipped"
+    # stopped by Ctrl-C or SIGTERM: after a step (its later steps not_run), or during one
+    # whose command was abandoned; the error says where and what is left half done
+    INTERRUPTED = "interrupted"
     NOT_RUN = "not_run"  # never started: the rollout halted or was interrupted first
 
     def __str__(self) -> str:

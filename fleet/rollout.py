@@ -8,7 +8,6 @@ Scheduling is the only thing this module does.  What happens on a host is
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from fleet.settings import Settings
 from fleet.steps.base import Step
 from fleet.steps.docker_ce import DOCKER_CE_STEPS
 from fleet.steps.runner import HostJob, Mode, run_host
+from fleet.stopping import LiveConnections, StopRequest
 from fleet.transport import ConnectOptions, Connector
 
 
@@ -45,11 +45,16 @@ def run_rollout(
     connect: ConnectOptions,
     options: RolloutOptions,
     events: Events,
-    stop: threading.Event | None = None,
+    stop: StopRequest | None = None,
     steps: Sequence[Step] = DOCKER_CE_STEPS,
 ) -> Report:
-    """Run ``steps`` on ``hosts`` batch by batch and halt by the failure rule; never raise."""
-    stop = stop or threading.Event()
+    """Run ``steps`` on ``hosts`` batch by batch and halt by the failure rule; never raise.
+
+    ``stop`` may be raised at any time (a signal handler does): no host starts after
+    it, and running hosts stop after their step or, at its second stage, at once,
+    their connections closed through the run's :class:`LiveConnections`.
+    """
+    stop = stop or StopRequest()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.monotonic()
     batches = plan_batches(list(hosts), options.batch_size) if options.batch_size else [list(hosts)]
@@ -57,17 +62,9 @@ def run_rollout(
     connector = Connector(connect)
     state = _State(total=len(hosts))
     try:
-        for number, batch in enumerate(batches, start=1):
-            if state.halted or stop.is_set():
-                state.add(_not_run(h, number) for h in batch)
-                continue
-            events.batch_started(number, [h.name for h in batch])
-            job = _BatchJob(number, settings, options, connector, events, stop, steps, run_log)
-            results = job.run(batch)
-            state.add(results)
-            events.batch_finished(number, _counts(results))
-            if number < len(batches):  # after the last batch there is nothing left to halt
-                _maybe_halt(state, options, events)
+        with LiveConnections(stop) as live:
+            run = _Run(settings, options, connector, events, stop, live, steps, run_log)
+            _run_batches(batches, state, run)
     finally:
         connector.close()
     order = {h.name: i for i, h in enumerate(hosts)}
@@ -75,13 +72,40 @@ def run_rollout(
         command=options.mode.value,
         hosts=tuple(sorted(state.results, key=lambda r: order[r.name])),
         halted=state.halted,
-        interrupted=stop.is_set(),
+        interrupted=stop.stopping,
         halt_reason=state.reason,
         batches=len(batches),
         started_at=started_at,
         duration_s=time.monotonic() - started,
         run_dir=str(options.run_dir) if options.run_dir else None,
     )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every batch of one run shares."""
+
+    settings: Settings
+    options: RolloutOptions
+    connector: Connector
+    events: Events
+    stop: StopRequest
+    live: LiveConnections
+    steps: Sequence[Step] = DOCKER_CE_STEPS
+    run_log: RunLog | None = None
+
+
+def _run_batches(batches: Sequence[Sequence[Host]], state: _State, run: _Run) -> None:
+    for number, batch in enumerate(batches, start=1):
+        if state.halted or run.stop.stopping:
+            state.add(_not_run(h, number) for h in batch)
+            continue
+        run.events.batch_started(number, [h.name for h in batch])
+        results = _BatchJob(number, run).run_batch(batch)
+        state.add(results)
+        run.events.batch_finished(number, _counts(results))
+        if number < len(batches):  # after the last batch there is nothing left to halt
+            _maybe_halt(state, run.options, run.events)
 
 
 @dataclass
@@ -118,42 +142,39 @@ def _not_run(host: Host, batch: int, why: str | None = None) -> HostResult:
     return HostResult(host.name, host.address, batch, Status.NOT_RUN, error=why)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _BatchJob:
     """One batch on a bounded pool: at most ``forks`` hosts at once."""
 
     number: int
-    settings: Settings
-    options: RolloutOptions
-    connector: Connector
-    events: Events
-    stop: threading.Event
-    steps: Sequence[Step]
-    run_log: RunLog | None
+    run: _Run
 
-    def run(self, batch: Sequence[Host]) -> list[HostResult]:
-        workers = max(1, min(self.options.forks, len(batch)))
+    def run_batch(self, batch: Sequence[Host]) -> list[HostResult]:
+        workers = max(1, min(self.run.options.forks, len(batch)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-host") as pool:
             return list(pool.map(self._one, batch))
 
     def _one(self, host: Host) -> HostResult:
-        if self.stop.is_set():
+        run = self.run
+        if run.stop.stopping:
             result = _not_run(host, self.number, "interrupted before this host started")
-            self.events.host_finished(result)
+            run.events.host_finished(result)
             return result
-        self.events.host_started(host.name)
-        settings = self.settings.merged(host.settings, host.origin)
-        job = HostJob(host, self.number, settings, self.options.mode, self.options.force)
-        logger: Callable | None = self.run_log.logger(host.name) if self.run_log else None
+        run.events.host_started(host.name)
+        settings = run.settings.merged(host.settings, host.origin)
+        job = HostJob(host, self.number, settings, run.options.mode, run.options.force)
+        logger: Callable | None = run.run_log.logger(host.name) if run.run_log else None
         result = run_host(
             job,
-            self.connector,
-            self.steps,
+            run.connector,
+            run.steps,
             log=logger,
-            on_step=self.events.step_finished,
-            on_message=self.events.message,
+            on_step=run.events.step_finished,
+            on_message=run.events.message,
+            stop=run.stop,
+            live=run.live,
         )
-        if self.run_log:
-            result = self.run_log.finish(result)
-        self.events.host_finished(result)
+        if run.run_log:
+            result = run.run_log.finish(result)
+        run.events.host_finished(result)
         return result

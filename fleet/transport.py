@@ -422,6 +422,18 @@ class HostConnection:
             return ConnectionDead(self._dead)
         return ConnectionLost(message)
 
+    def abandon(self) -> None:
+        """Close the SSH transport from any thread: a run stopped at once drops its commands.
+
+        Every reader of the connection's channels wakes at once and the command in
+        flight fails as a lost connection; the worker that owns the connection still
+        calls :meth:`close`.
+        """
+        transport = self._connection.transport
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                transport.close()
+
     def close(self) -> None:
         KeepaliveScheduler.unwatch(self._watch)
         self._shell = None

@@ -436,6 +436,45 @@ def test_interrupted_run_says_so():
     assert "INTERRUPTED" in plain_text(rep).splitlines()
 
 
+DAEMON_JSON_LEFT = (
+    "interrupted after daemon_json: /etc/docker/daemon.json written, docker not restarted yet; "
+    "re-run to finish"
+)
+
+
+def interrupted_report() -> Report:
+    return report(
+        [
+            bad("node01", DAEMON_JSON_LEFT, Status.INTERRUPTED),
+            changed("node02"),
+            HostResult("node03", "10.0.0.3", 1, Status.NOT_RUN, error="interrupted before start"),
+        ],
+        interrupted=True,
+    )
+
+
+def test_interrupted_hosts_are_counted_listed_and_say_the_word_once():
+    rep = interrupted_report()
+    text = rich_text(rep)
+    assert host_rows(text)["node01"]["result"] == DAEMON_JSON_LEFT
+    assert f"1 host {DAEMON_JSON_LEFT} (node01)" in text
+    recap = text[text.index("Recap") :]
+    assert "interrupted" in recap.splitlines()[2]
+    assert rep.summary()["interrupted"] == 1 and rep.to_dict()["summary"]["interrupted"] == 1
+    fields = parse_plain(next(ln for ln in plain_text(rep).splitlines() if ln.startswith("TOTAL")))
+    assert fields[2]["interrupted"] == "1" and fields[2]["not_run"] == "1"
+    assert rep.to_dict()["hosts"][0]["status"] == "interrupted"
+
+
+def test_interrupted_runs_fit_80_columns_and_others_keep_their_recap():
+    text = rich_text(interrupted_report(), width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    assert "engine" in text  # no host reported one: the column keeps its header's width
+    plain_run = rich_text(small_report())
+    assert "interrupted" not in plain_run[plain_run.index("Recap") :]
+
+
 def test_host_output_is_never_markup():
     hostile = bad("[red]evil[/]", "boom [red]x[/] [bold]y [/] :smile: \x1b[31mred\nnext")
     rep = report([changed("node01"), hostile])
@@ -528,6 +567,7 @@ def test_plain_lines_parse_back():
         "failed": "1",
         "unreachable": "1",
         "skipped": "0",
+        "interrupted": "0",
         "not_run": "0",
         "total": "2",
     }
@@ -596,11 +636,12 @@ def test_failed_hosts_file_lists_hosts_to_retry(tmp_path):
             bad("c", "refused", Status.UNREACHABLE),
             bad("d", "policy", Status.SKIPPED),
             HostResult("e", "", 2, Status.NOT_RUN),
+            bad("f", DAEMON_JSON_LEFT, Status.INTERRUPTED),
         ]
     )
     path = tmp_path / "retry"
-    assert failed_hosts_file(rep, path) == 3
-    assert path.read_text() == "b\nc\ne\n"
+    assert failed_hosts_file(rep, path) == 4
+    assert path.read_text() == "b\nc\ne\nf\n"
     assert failed_hosts_file(report([changed("a")]), path) == 0
     assert path.read_text() == ""
 

@@ -10,10 +10,11 @@ host's facts first and asks for commands only when something is missing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fleet import daemonjson
 from fleet.facts import DAEMON_JSON, DROPIN_DIR, HostFacts
-from fleet.steps.base import Action, Check, Step, StepContext
+from fleet.steps.base import Action, Check, Step, StepContext, Unfinished
 from fleet.steps.packages import backend_for, same_version, version_key
 
 BACKUP = DAEMON_JSON + ".fleet-backup"
@@ -181,6 +182,10 @@ class DaemonJson:
     """Merge the required settings into the owner's daemon.json; never drop the owner's keys."""
 
     name: str = "daemon_json"
+    # The engine reads daemon.json only when it starts: until the service step restarts it.
+    unfinished: ClassVar[Unfinished] = Unfinished(
+        "service", f"{DAEMON_JSON} written, docker not restarted yet"
+    )
 
     def check(self, ctx: StepContext) -> Check:
         required, notes = daemonjson.adapt_for_engine(

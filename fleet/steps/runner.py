@@ -3,7 +3,9 @@
 :func:`run_host` never raises.  It opens the host's one connection, gathers
 facts in one command, lets each step check and (in a rollout) act, and then
 verifies the running engine with ``docker info``.  The scheduler calls it once
-per host; it knows nothing about batches.
+per host; it knows nothing about batches.  When the run is asked to stop
+(:mod:`fleet.stopping`), the host stops between two steps, or its command in
+flight is abandoned, and it is reported ``interrupted`` with where it stopped.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from fleet.facts import (
 from fleet.inventory import Host
 from fleet.results import DockerSummary, HostResult, Status, StepResult
 from fleet.settings import Settings
-from fleet.steps.base import Action, Check, Step, StepContext, Verdict
+from fleet.steps.base import Action, Check, Step, StepContext, Unfinished, Verdict
+from fleet.stopping import LiveConnections, StopRequest
 from fleet.transport import CommandLogger, CommandResult, Connector, HostConnection, TransportError
 
 
@@ -57,23 +60,57 @@ def run_host(
     log: CommandLogger | None = None,
     on_step: StepCallback | None = None,
     on_message: MessageCallback | None = None,
+    stop: StopRequest | None = None,
+    live: LiveConnections | None = None,
 ) -> HostResult:
-    """Take one host through the steps.  Every failure becomes a status and a one-line error."""
+    """Take one host through the steps.  Every failure becomes a status and a one-line error.
+
+    ``stop`` is looked at between steps: once it is raised the host starts no other
+    step.  When it abandons the commands in flight, the failure that follows is the
+    interruption, not a fault of the host.  ``live`` holds the host's connection while
+    it is open, so that the stop request can abandon it.
+    """
     started = time.monotonic()
-    recorder = _Recorder(job, on_step, on_message)
+    stop = stop or StopRequest()
+    recorder = _Recorder(job, on_step, on_message, steps)
     connection: HostConnection | None = None
     try:
         connection = connector.connect(job.host, log)
+        if live is not None:
+            live.add(connection)
+        recorder.enter(GATHERING)
+        _checkpoint(stop)
         facts = _gather(connection, job.settings, lock=job.mode is Mode.ROLLOUT)
-        _run_steps(connection, job, facts, steps, recorder)
+        _checkpoint(stop)
+        _run_steps(connection, job, facts, steps, recorder, stop)
+    except _Stopped:
+        recorder.interrupt(abandoned=False)
     except TransportError as exc:
-        recorder.fail(exc.message, Status(exc.status))
+        if stop.abandoning and recorder.connected:
+            recorder.interrupt(abandoned=True)
+        else:
+            recorder.fail(exc.message, Status(exc.status))
     except Exception as exc:  # a bug must fail one host, not the whole rollout
         recorder.fail(f"internal error: {type(exc).__name__}: {exc}", Status.FAILED)
     finally:
         if connection is not None:
+            if live is not None:
+                live.discard(connection)
             connection.close()
     return recorder.result(time.monotonic() - started)
+
+
+GATHERING = "gathering facts"  # where a host is between connecting and its first step
+VERIFY = "verify"
+
+
+class _Stopped(Exception):
+    """The run was asked to stop: this host starts no other step."""
+
+
+def _checkpoint(stop: StopRequest) -> None:
+    if stop.stopping:
+        raise _Stopped
 
 
 def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostFacts:
@@ -106,10 +143,13 @@ def _run_steps(
     facts: HostFacts,
     steps: Sequence[Step],
     recorder: _Recorder,
+    stop: StopRequest,
 ) -> None:
     ctx = StepContext(facts, job.settings, job.force)
-    for step in steps:
-        step_started = time.monotonic()
+    for number, step in enumerate(steps):
+        if number:
+            _checkpoint(stop)
+        step_started = recorder.enter(step.name)
         check = step.check(ctx)
         status = _apply(connection, job, check, recorder, step.name, step_started)
         if status is None:
@@ -118,8 +158,10 @@ def _run_steps(
             ctx = replace(ctx, changed=ctx.changed | {step.name})
     if job.mode is Mode.PLAN:
         return
+    _checkpoint(stop)
+    started = recorder.enter(VERIFY, "docker info")
     info = facts.docker_info if not ctx.changed else _docker_info(connection, job.settings)
-    recorder.verify(info, job.settings, time.monotonic())
+    recorder.verify(info, job.settings, started)
 
 
 def _apply(
@@ -152,6 +194,7 @@ def _apply(
         return Status.CHANGED
     changed = False
     for action in check.actions:
+        recorder.doing(action.description)
         result = connection.run(
             action.command,
             sudo=action.sudo,
@@ -186,11 +229,58 @@ def _docker_info(connection: HostConnection, settings: Settings) -> DockerInfo:
     return parse_docker_info(result.stdout, result.stderr)
 
 
+@dataclass(frozen=True)
+class Interruption:
+    """Where a host stopped when the run was stopped, and what that leaves on it.
+
+    ``after`` is the last step finished when the host stopped between steps; ``during``
+    the step (or :data:`GATHERING`) whose command was abandoned, with ``command`` saying
+    what that command was doing.  ``unfinished`` holds the notes of changes whose
+    completing step never ran.  :meth:`message` is the host's one-line error.
+    """
+
+    after: str | None = None
+    during: str | None = None
+    command: str = ""
+    pending: tuple[str, ...] = ()
+    unfinished: tuple[str, ...] = ()
+
+    def message(self) -> str:
+        if self.during == GATHERING:
+            head = f"interrupted while {GATHERING}"
+        elif self.during:
+            head = f"interrupted during {self.during}: {self.command or 'its command'} abandoned"
+        elif self.after:
+            head = f"interrupted after {self.after}"
+        else:
+            head = f"interrupted before {self.pending[0] if self.pending else 'its first step'}"
+        if self.unfinished:
+            state = "; ".join(self.unfinished)
+        elif self.during == GATHERING or not (self.after or self.during):
+            state = "nothing changed"
+        elif self.pending and not self.during:
+            state = f"{_and(self.pending)} not run"
+        else:
+            state = ""
+        separator = "; " if self.during and self.during != GATHERING else ": "
+        middle = f"{separator}{state}" if state else ""
+        return f"{head}{middle}; re-run to finish"
+
+
+def _and(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 class _Recorder:
     """Collects step results for one host and decides the host's final status."""
 
     def __init__(
-        self, job: HostJob, on_step: StepCallback | None, on_message: MessageCallback | None
+        self,
+        job: HostJob,
+        on_step: StepCallback | None,
+        on_message: MessageCallback | None,
+        steps: Sequence[Step] = (),
     ) -> None:
         self._job = job
         self._on_step = on_step
@@ -200,6 +290,63 @@ class _Recorder:
         self._error: str | None = None
         self._docker: DockerSummary | None = None
         self._noncompliant: list[str] = []
+        self._sequence = [step.name for step in steps]
+        if job.mode is not Mode.PLAN:
+            self._sequence.append(VERIFY)
+        self._unfinished: dict[str, Unfinished] = {
+            step.name: note for step in steps if (note := getattr(step, "unfinished", None))
+        }
+        self._where: str | None = None  # None until connected; then GATHERING or a step name
+        self._entered = time.monotonic()
+        self._command = ""
+
+    @property
+    def connected(self) -> bool:
+        return self._where is not None
+
+    def enter(self, where: str, command: str = "") -> float:
+        """The host moves on to ``where``; returns when it did, for the step's duration."""
+        self._where, self._command = where, command
+        self._entered = time.monotonic()
+        return self._entered
+
+    def doing(self, command: str) -> None:
+        """What the command about to run does, for a host whose command gets abandoned."""
+        self._command = command
+
+    def interrupt(self, abandoned: bool) -> None:
+        """The run was stopped: record where, mark the steps left as not run."""
+        done = {step.name for step in self._steps}
+        during = self._where if abandoned and self._where not in done else None
+        if during is not None and during != GATHERING:
+            self.step(during, Status.INTERRUPTED, self._entered, f"abandoned: {self._command}")
+        pending = tuple(name for name in self._sequence if name not in done and name != during)
+        for name in pending:
+            self._steps.append(StepResult(name, Status.NOT_RUN, message="run interrupted first"))
+        interruption = Interruption(
+            after=None if during else self._last_done(),
+            during=during,
+            command=self._command if during else "",
+            pending=pending,
+            unfinished=self._unfinished_notes(pending),
+        )
+        self.fail(interruption.message(), Status.INTERRUPTED)
+
+    def _last_done(self) -> str | None:
+        done = [s.name for s in self._steps if s.status not in (Status.NOT_RUN, Status.INTERRUPTED)]
+        return done[-1] if done else None
+
+    def _unfinished_notes(self, pending: Sequence[str]) -> tuple[str, ...]:
+        """Notes of changes made in this run whose completing step has not run at all."""
+        if self._job.mode is not Mode.ROLLOUT:
+            return ()
+        return tuple(
+            note.note
+            for step in self._steps
+            if step.status is Status.CHANGED
+            and (note := self._unfinished.get(step.name))
+            and note.until in pending
+        )
 
     def step(
         self, name: str, status: Status, started: float, message: str = "", diff: str = ""
