@@ -440,10 +440,10 @@ def _status_text(status: Status, error: str | None) -> Text:
 
 def _engine_text(host: HostResult) -> str:
     """``19.03.11 systemd overlay2`` (version, cgroup driver, storage driver), ``-`` if unknown."""
-    docker = host.docker
-    if docker is None:
+    runtime = host.runtime_summary
+    if runtime is None:
         return "-"
-    facts = (docker.server_version, docker.cgroup_driver, docker.storage_driver)
+    facts = (runtime.version, runtime.cgroup_driver, runtime.snapshotter)
     return " ".join(one_line(fact) if fact else "-" for fact in facts)
 
 
@@ -516,13 +516,13 @@ def _fields(**values: object) -> str:
 
 def host_line(host: HostResult) -> str:
     """``HOST node01 batch=1 status=changed engine=19.03.11 ... duration=3.2s [error="..."]``."""
-    docker = host.docker
+    runtime = host.runtime_summary
     line = f"HOST {plain_value(host.name)} " + _fields(
         batch=host.batch,
         status=host.status.value,
-        engine=(docker and docker.server_version) or "-",
-        cgroup=(docker and docker.cgroup_driver) or "-",
-        storage=(docker and docker.storage_driver) or "-",
+        engine=(runtime and runtime.version) or "-",
+        cgroup=(runtime and runtime.cgroup_driver) or "-",
+        storage=(runtime and runtime.snapshotter) or "-",
         changed=",".join(host.changed_steps) or "-",
         duration=f"{host.duration_s:.1f}s",
     )

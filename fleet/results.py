@@ -52,6 +52,29 @@ class DockerSummary:
 
 
 @dataclass(frozen=True)
+class RuntimeSummary:
+    """The container runtime a kubelet would talk to, as the running daemon reported it.
+
+    For the containerd profile it comes from ``crictl info`` (or ``ctr plugins ls`` and
+    ``containerd config dump``); for the docker profile it is read off ``docker info``.
+    """
+
+    name: str  # "containerd" or "docker"
+    version: str | None = None
+    cgroup_driver: str | None = None
+    snapshotter: str | None = None  # containerd's snapshotter; the engine's storage driver
+    cri: bool | None = None  # serves the Kubernetes CRI (containerd's CRI plugin loaded)
+    sandbox_image: str | None = None
+
+    @classmethod
+    def of_docker(cls, docker: DockerSummary) -> RuntimeSummary:
+        """Docker Engine has served no CRI since dockershim left Kubernetes (1.24)."""
+        return cls(
+            "docker", docker.server_version, docker.cgroup_driver, docker.storage_driver, False
+        )
+
+
+@dataclass(frozen=True)
 class HostResult:
     name: str
     address: str
@@ -62,6 +85,13 @@ class HostResult:
     error: str | None = None  # root cause, one line, never a traceback
     duration_s: float = 0.0
     log_path: str | None = None
+    runtime: RuntimeSummary | None = None  # the containerd profile's; docker's is derived
+
+    @property
+    def runtime_summary(self) -> RuntimeSummary | None:
+        if self.runtime is not None:
+            return self.runtime
+        return RuntimeSummary.of_docker(self.docker) if self.docker else None
 
     @property
     def changed_steps(self) -> tuple[str, ...]:
@@ -118,6 +148,7 @@ class Report:
                         for s in h.steps
                     ],
                     "docker": asdict(h.docker) if h.docker else None,
+                    "runtime": asdict(runtime) if (runtime := h.runtime_summary) else None,
                     "error": h.error,
                     "duration_s": round(h.duration_s, 3),
                     "log": h.log_path,

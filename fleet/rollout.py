@@ -22,7 +22,6 @@ from fleet.results import HostResult, Report, Status
 from fleet.runlog import RunLog
 from fleet.settings import Settings
 from fleet.steps.base import Step
-from fleet.steps.docker_ce import DOCKER_CE_STEPS
 from fleet.steps.runner import HostJob, Mode, run_host
 from fleet.stopping import LiveConnections, StopRequest
 from fleet.transport import ConnectOptions, Connector
@@ -46,9 +45,11 @@ def run_rollout(
     options: RolloutOptions,
     events: Events,
     stop: StopRequest | None = None,
-    steps: Sequence[Step] = DOCKER_CE_STEPS,
+    steps: Sequence[Step] | None = None,
 ) -> Report:
     """Run ``steps`` on ``hosts`` batch by batch and halt by the failure rule; never raise.
+
+    Without ``steps`` every host runs the profile its ``runtime`` setting names.
 
     ``stop`` may be raised at any time (a signal handler does): no host starts after
     it, and running hosts stop after their step or, at its second stage, at once,
@@ -91,7 +92,7 @@ class _Run:
     events: Events
     stop: StopRequest
     live: LiveConnections
-    steps: Sequence[Step] = DOCKER_CE_STEPS
+    steps: Sequence[Step] | None = None  # None: each host's runtime profile
     run_log: RunLog | None = None
 
 

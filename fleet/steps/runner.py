@@ -15,6 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from fleet.containerdinfo import (
+    VERIFY_DESCRIPTION,
+    VERIFY_SCRIPT,
+    RuntimeInfo,
+    check_runtime,
+    parse_verification,
+)
 from fleet.dockerinfo import DOCKER_INFO_COMMAND, DockerInfo, check_docker_info, parse_docker_info
 from fleet.facts import (
     BUSY,
@@ -26,9 +33,10 @@ from fleet.facts import (
     parse_facts,
 )
 from fleet.inventory import Host
-from fleet.results import DockerSummary, HostResult, Status, StepResult
+from fleet.results import DockerSummary, HostResult, RuntimeSummary, Status, StepResult
 from fleet.settings import Settings
 from fleet.steps.base import Action, Check, Step, StepContext, Unfinished, Verdict
+from fleet.steps.profiles import steps_for
 from fleet.stopping import LiveConnections, StopRequest
 from fleet.transport import CommandLogger, CommandResult, Connector, HostConnection, TransportError
 
@@ -55,7 +63,7 @@ MessageCallback = Callable[[str], None]
 def run_host(
     job: HostJob,
     connector: Connector,
-    steps: Sequence[Step],
+    steps: Sequence[Step] | None = None,
     *,
     log: CommandLogger | None = None,
     on_step: StepCallback | None = None,
@@ -72,6 +80,7 @@ def run_host(
     """
     started = time.monotonic()
     stop = stop or StopRequest()
+    steps = steps_for(job.settings) if steps is None else steps  # the host's runtime profile
     recorder = _Recorder(job, on_step, on_message, steps)
     connection: HostConnection | None = None
     try:
@@ -159,6 +168,11 @@ def _run_steps(
     if job.mode is Mode.PLAN:
         return
     _checkpoint(stop)
+    if job.settings.runtime == "containerd":
+        started = recorder.enter(VERIFY, VERIFY_DESCRIPTION)
+        result = connection.run(VERIFY_SCRIPT, sudo=True, timeout=job.settings.command_timeout)
+        recorder.verify_runtime(parse_verification(result.stdout), job.settings, started)
+        return
     started = recorder.enter(VERIFY, "docker info")
     info = facts.docker_info if not ctx.changed else _docker_info(connection, job.settings)
     recorder.verify(info, job.settings, started)
@@ -289,6 +303,7 @@ class _Recorder:
         self._status: Status | None = None
         self._error: str | None = None
         self._docker: DockerSummary | None = None
+        self._runtime: RuntimeSummary | None = None
         self._noncompliant: list[str] = []
         self._sequence = [step.name for step in steps]
         if job.mode is not Mode.PLAN:
@@ -390,6 +405,25 @@ class _Recorder:
         else:
             self.step("verify", Status.OK, started, f"{info.cgroup_driver} / {info.storage_driver}")
 
+    def verify_runtime(self, info: RuntimeInfo, settings: Settings, started: float) -> None:
+        """The containerd profile's proof, read from the running daemon."""
+        self._runtime = RuntimeSummary(
+            "containerd",
+            info.version,
+            info.cgroup_driver,
+            info.snapshotter,
+            info.cri,
+            info.sandbox_image,
+        )
+        problems = check_runtime(info, settings.cgroup_driver)
+        if problems:
+            self.step(VERIFY, Status.FAILED, started, "; ".join(problems))
+            self.fail("; ".join(problems), Status.FAILED)
+        else:
+            self.step(
+                VERIFY, Status.OK, started, f"CRI on, runc {info.cgroup_driver} ({info.source})"
+            )
+
     def result(self, duration: float) -> HostResult:
         status, error = self._status, self._error
         if status is None and self._noncompliant:
@@ -404,6 +438,7 @@ class _Recorder:
             status=status,
             steps=tuple(self._steps),
             docker=self._docker,
+            runtime=self._runtime,
             error=error,
             duration_s=duration,
         )

@@ -9,17 +9,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from fleet.errors import ExitCode
-from fleet.steps import runner
 from tests.rollout.helpers import by_name, fleet, on_host
-
-if not hasattr(runner, "steps_for"):  # the runner change lands with the runner's own work
-    pytest.skip(
-        "fleet.steps.runner does not pick each host's runtime profile yet",
-        allow_module_level=True,
-    )
 
 OWNER = """version = 2
 root = "/data/containerd"
