@@ -91,8 +91,10 @@ def write_file_command(path: str, mode: str = "0644") -> str:
     """Write stdin to ``path``: a temporary file beside it, the old file kept as a backup.
 
     The new file replaces the old one by rename, so no reader sees half a file.  A file
-    that is a mount point of its own (a bind-mounted /etc/fstab in a container) cannot
-    be renamed over; it is then rewritten in place, after the backup.
+    that is a mount point of its own (a bind-mounted /etc/fstab in a container, or in a
+    lab host) cannot be renamed over, and its folder may be read-only: the temporary
+    file is then made in the usual temporary folder and the file rewritten in place,
+    after the backup.
     """
     target = shlex.quote(path)
     folder = shlex.quote(path.rsplit("/", 1)[0] or "/")
@@ -100,7 +102,7 @@ def write_file_command(path: str, mode: str = "0644") -> str:
     return f"""set -e
 f={target}
 mkdir -p {folder}
-tmp=$(mktemp {folder}/.{name}.XXXXXX)
+tmp=$(mktemp {folder}/.{name}.XXXXXX 2>/dev/null || mktemp)
 trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
 chmod {mode} "$tmp"

@@ -31,7 +31,8 @@ _MODULE_RE = "|".join(MODULES)
 # Sections: m NAME starts one (``m`` is the facts script's marker function).  ``swapon -s``
 # is util-linux's summary (the /proc/swaps table), known to every release from EL7's 2.23
 # on, where ``--show`` is not.  Built-in modules never appear in lsmod; modules.builtin
-# names them.  ``sysctl -n`` prints nothing for a key the kernel does not have.
+# names them.  ``sysctl -e`` prints ``key = value`` for the keys the kernel has and
+# skips the others (the bridge keys exist only once br_netfilter is loaded).
 NODE_SCRIPT = f"""
 m swaps; swapon -s 2>/dev/null
 m fstab; [ -f {FSTAB} ] && base64 < {FSTAB} | tr -d '\\n'
@@ -40,8 +41,7 @@ m modules_builtin; grep -hE '/({_MODULE_RE})\\.ko' "/lib/modules/$(uname -r)/mod
   2>/dev/null
 m modules_load; for f in {MODULES_LOAD_DIR}/*.conf; do [ -f "$f" ] && printf '%s %s\\n' \\
   "$(basename "$f")" "$(base64 < "$f" | tr -d '\\n')"; done
-m sysctl; for k in {" ".join(SYSCTLS)}; do printf '%s=%s\\n' "$k" "$(sysctl -n "$k" 2>/dev/null)"
-  done
+m sysctl; sysctl -e {" ".join(SYSCTLS)} 2>/dev/null
 m sysctl_conf; [ -f {SYSCTL_CONF} ] && base64 < {SYSCTL_CONF} | tr -d '\\n'
 m selinux; command -v getenforce >/dev/null 2>&1 && getenforce 2>/dev/null
 m selinux_config; [ -f {SELINUX_CONFIG} ] && base64 < {SELINUX_CONFIG} | tr -d '\\n'
@@ -58,7 +58,7 @@ class NodeFacts:
     modules: frozenset[str] = frozenset()  # of MODULES: loaded now
     builtin_modules: frozenset[str] = frozenset()  # of MODULES: built into the kernel
     modules_load: Mapping[str, str] = field(default_factory=dict)  # modules-load.d file -> text
-    sysctl: Mapping[str, str | None] = field(default_factory=dict)  # None: no such key
+    sysctl: Mapping[str, str | None] = field(default_factory=dict)  # absent/None: no such key
     sysctl_conf: str | None = None  # fleet's /etc/sysctl.d/k8s.conf
     selinux: str | None = None  # enforcing, permissive, disabled; None: no getenforce
     selinux_config: str | None = None
@@ -139,7 +139,7 @@ def parse_modules_load(text: str) -> list[str]:
 
 
 def parse_sysctl_values(text: str) -> dict[str, str | None]:
-    """``KEY=VALUE`` lines; an empty value means the kernel has no such key."""
+    """``sysctl`` output (``key = value`` lines); a key not printed is one the kernel lacks."""
     values: dict[str, str | None] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")

@@ -119,7 +119,7 @@ def test_a_prepared_host_runs_nothing():
         ("cgroup2fs", "1.35", False, Verdict.OK, "cgroup v2"),
         ("tmpfs", None, False, Verdict.OK, "refuses it from 1.35"),
         ("tmpfs", "1.34.3", False, Verdict.OK, "cgroup v1"),
-        ("tmpfs", "1.35", False, Verdict.REFUSE, "will not start there"),
+        ("tmpfs", "1.35", False, Verdict.REFUSE, "will not start here"),
         ("tmpfs", "v1.36.0", False, Verdict.REFUSE, "failCgroupV1: false"),
         ("tmpfs", "2.0", False, Verdict.REFUSE, "--force"),
         ("tmpfs", "1.35", True, Verdict.OK, "proceeding: --force"),

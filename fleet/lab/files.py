@@ -41,6 +41,10 @@ PRIVATE_DIRS = (
     "/var/log",
     "/var/cache",
     "/run",
+    # kubeadm's node prerequisites: boot-time modules and sysctls, SELinux's mode at boot.
+    "/etc/modules-load.d",
+    "/etc/sysctl.d",
+    "/etc/selinux",
 )
 PRIVATE_FILES = (
     "/etc/os-release",
@@ -49,6 +53,10 @@ PRIVATE_FILES = (
     "/etc/passwd",
     "/etc/group",
     "/etc/shadow",
+    "/etc/fstab",  # its swap line is a node prerequisite
+    # fleet keeps the fstab it changed beside it; /etc itself is the machine's, read-only.
+    "/etc/fstab.fleet-backup",
+    "/etc/sysctl.conf",  # read last by sysctl --system
 )
 # Private too, but mounted last: they may hide the lab directory or the Python that runs the tools.
 HIDING_DIRS = ("/home", "/root", "/tmp", "/var/tmp")
@@ -389,6 +397,9 @@ def finish_host_root(host: LabHost) -> None:
     os_release = host.path("/etc/os-release")
     if not os_release.exists():
         write_text(os_release, os_release_text(str(host.spec["os"])))
+    for inside in PRIVATE_FILES:
+        if not host.path(inside).exists():
+            write_text(host.path(inside), "")
 
 
 def remove_tree(path: Path) -> None:

@@ -26,6 +26,9 @@ SSHD_CHOICES = ("paramiko", "openssh")
 PRIVILEGE_CHOICES = ("builtin", "system")  # the lab's own sudo, or the machine's
 SUDO_CHOICES = ("nopasswd", "password", "none")
 KUBELET_CHOICES = ("running", "stopped", "absent")
+SWAP_CHOICES = ("on", "off", "fstab")
+SELINUX_CHOICES = ("enforcing", "permissive", "disabled")
+CGROUP_CHOICES = ("v1", "v2")
 MAX_HOSTS = 2000
 
 # The host spec after defaults: a fresh host with no container engine, ready for a rollout.
@@ -47,6 +50,12 @@ HOST_DEFAULTS: Mapping[str, Any] = {
     "kernel": None,
     "podman": False,
     "packages": [],
+    # kubeadm's node prerequisites as the host boots (fleet.lab.simtools.kernelstate).
+    "swap": "on",
+    "selinux": "enforcing",
+    "cgroup": None,  # the OS's own: v1 on EL7/EL8, v2 on EL9
+    "modules": [],
+    "sysctl": {},
     # fleet settings for this host, written into the generated inventories.
     "vars": {},
 }
@@ -356,6 +365,62 @@ def _check_packages(where: _Where, node: yaml.Node, what: str) -> list[str]:
     return _fault_packages(where, node, what)
 
 
+def _check_swap(where: _Where, node: yaml.Node, what: str) -> str:
+    value = _value(node)
+    if isinstance(value, bool):  # YAML reads a bare on/off as true/false
+        return "on" if value else "off"
+    return _choice(where, node, what, SWAP_CHOICES)
+
+
+def _check_selinux(where: _Where, node: yaml.Node, what: str) -> str:
+    return _choice(where, node, what, SELINUX_CHOICES)
+
+
+def _check_cgroup(where: _Where, node: yaml.Node, what: str) -> str | None:
+    value = _value(node)
+    if value is None:
+        return None
+    if value in (1, 2) and not isinstance(value, bool):
+        return f"v{value}"
+    return _choice(where, node, what, CGROUP_CHOICES)
+
+
+def _check_modules(where: _Where, node: yaml.Node, what: str) -> list[str]:
+    from fleet.lab.simtools.kernelstate import MODULES
+
+    value = _value(node)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error(node, f"{what} must be a list of module names, e.g. [overlay]")
+    for name in value:
+        if name not in MODULES:
+            raise where.error(
+                node,
+                f"{what}: the lab's kernel has no module {name!r}{_suggest(name, list(MODULES))}",
+            )
+    return value
+
+
+def _check_sysctl(where: _Where, node: yaml.Node, what: str) -> dict[str, str]:
+    from fleet.lab.simtools.sysctl import BRIDGE_KEYS, KEYS
+
+    if _value(node) is None:
+        return {}
+    known = [*KEYS, *BRIDGE_KEYS]
+    result = {}
+    for key, (key_node, value_node) in _mapping(where, node, what, None).items():
+        if key not in known:
+            raise where.error(
+                key_node, f"{what}: the lab's kernel has no key {key!r}{_suggest(key, known)}"
+            )
+        value = _value(value_node)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise where.error(value_node, f"{what}.{key} must be a whole number, got {value!r}")
+        result[key] = str(value)
+    return result
+
+
 def _check_vars(where: _Where, node: yaml.Node, what: str) -> dict[str, Any]:
     """Host variables for the lab's inventories: fleet settings only, checked like fleet does."""
     from fleet.errors import InputError
@@ -475,6 +540,11 @@ _HOST_CHECKS: Mapping[str, Callable[[_Where, yaml.Node, str], Any]] = {
     "kernel": _check_kernel,
     "podman": _boolean,
     "packages": _check_packages,
+    "swap": _check_swap,
+    "selinux": _check_selinux,
+    "cgroup": _check_cgroup,
+    "modules": _check_modules,
+    "sysctl": _check_sysctl,
     "vars": _check_vars,
 }
 

@@ -90,14 +90,14 @@ class CgroupVersion:
                 "unless failCgroupV1: false"
             )
         reason = (
-            f"cgroup v1 (/sys/fs/cgroup is tmpfs) and the kubelet {version} will not start there "
+            f"cgroup v1 (/sys/fs/cgroup is tmpfs): the kubelet {version} will not start here "
             f"('{KUBELET_CGROUP_V1_ERROR}') unless its configuration sets failCgroupV1: false"
         )
         if ctx.force:
             return Check.ok(reason + " (proceeding: --force)")
         return Check.refuse(
-            reason + "; boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1), "
-            "or set failCgroupV1: false and re-run with --force"
+            reason + "; boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or set "
+            "failCgroupV1: false and re-run with --force"
         )
 
 

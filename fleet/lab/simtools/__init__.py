@@ -28,6 +28,14 @@ TOOLS: dict[str, str] = {
     "uname": "sysinfo",
     "findmnt": "sysinfo",
     "xfs_info": "sysinfo",
+    "stat": "sysinfo",
+    "swapon": "swap",
+    "swapoff": "swap",
+    "modprobe": "kmod",
+    "lsmod": "kmod",
+    "sysctl": "sysctl",
+    "getenforce": "selinux",
+    "setenforce": "selinux",
 }
 
 

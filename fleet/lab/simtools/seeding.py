@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fleet.lab.simtools import packages, repo, services, units
+from fleet.lab.simtools import kernelstate, packages, repo, services, units
 from fleet.lab.simtools.packages import Pkg
 from fleet.lab.simtools.state import HOST_JSON, STATE_DIR, Host, write_json, write_text
 
@@ -43,6 +43,7 @@ def seed_host(root: Path, spec: dict[str, Any]) -> None:
     write_text(host.path(f"{repo.REPO_DIR}/{repo_name}"), repo_text)
     _seed_packages(host)
     _seed_files(host)
+    kernelstate.seed_files(host)
     _seed_units(host)
 
 

@@ -58,6 +58,12 @@ DEFAULT_SPEC: dict[str, Any] = {
     "faults": {},
     "podman": False,
     "packages": (),
+    # The node prerequisites' state at boot (fleet.lab.simtools.kernelstate).
+    "swap": "on",  # on, off, or fstab (off now, still in /etc/fstab)
+    "selinux": "enforcing",
+    "cgroup": None,  # v1 or v2; None: the OS's own
+    "modules": (),  # loaded at boot besides the base set
+    "sysctl": {},  # values at boot besides the kernel's defaults
 }
 
 

@@ -1,8 +1,11 @@
-"""``uname``, ``findmnt`` and ``xfs_info``: the kernel and file systems the host's spec describes.
+"""``uname``, ``findmnt``, ``xfs_info`` and ``stat -f``: the kernel and file systems of the spec.
 
 /var/lib/docker sits on the root file system unless the spec gives it its own
 mount (``var_lib_docker.mount``); its type and xfs ``ftype`` come from the spec.
-Options these tools do not simulate are handed to the machine's real program.
+``stat -f -c %T /sys/fs/cgroup`` names the cgroup file system the way coreutils does:
+``cgroup2fs`` on the unified hierarchy (cgroup v2), ``tmpfs`` where v1 mounts its
+controllers under a tmpfs.  Options these tools do not simulate, and ``stat`` of
+anything else, are handed to the machine's real program.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import os
 import sys
 
+from fleet.lab.simtools import kernelstate
 from fleet.lab.simtools.state import Host
 
-_REAL = {"uname": "/usr/bin/uname", "findmnt": "/usr/bin/findmnt"}
+_REAL = {"uname": "/usr/bin/uname", "findmnt": "/usr/bin/findmnt", "stat": "/usr/bin/stat"}
+_CGROUP_ROOT = "/sys/fs/cgroup"
 _UNAME_FIELDS = "snrvmpio"
 
 
@@ -21,6 +26,8 @@ def run(tool: str, args: list[str], host: Host) -> int:
         return uname(host, args)
     if tool == "findmnt":
         return findmnt(host, args)
+    if tool == "stat":
+        return stat(host, args)
     return xfs_info(host, args)
 
 
@@ -176,3 +183,36 @@ def xfs_info(host: Host, args: list[str]) -> int:
 
 def _holds_docker(host: Host, row: dict[str, str]) -> bool:
     return _mount_for(host, "/var/lib/docker")["TARGET"] == row["TARGET"]
+
+
+def stat(host: Host, args: list[str]) -> int:
+    """``stat -f -c %T /sys/fs/cgroup`` (in any spelling); any other stat is the real one."""
+    file_system, fmt, paths = False, None, []
+    words = iter(args)
+    for arg in words:
+        if arg in ("-f", "--file-system"):
+            file_system = True
+        elif arg.startswith("--format="):
+            fmt = arg.split("=", 1)[1]
+        elif arg in ("-c", "--format"):
+            fmt = next(words, None)
+        elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1:
+            cluster = arg[1:]
+            for i, flag in enumerate(cluster):
+                if flag == "c":  # -c takes the rest of the word, or the next word
+                    fmt = cluster[i + 1 :] or next(words, None)
+                    break
+                if flag not in "fL":
+                    return _delegate("stat", args)
+                file_system |= flag == "f"
+        elif arg.startswith("-"):
+            return _delegate("stat", args)
+        else:
+            paths.append(arg)
+    if not (file_system and fmt == "%T" and paths):
+        return _delegate("stat", args)
+    if any("/" + p.strip("/") != _CGROUP_ROOT for p in paths):
+        return _delegate("stat", args)
+    name = "cgroup2fs" if kernelstate.cgroup_version(host) == 2 else "tmpfs"
+    print("\n".join(name for _ in paths))
+    return 0
