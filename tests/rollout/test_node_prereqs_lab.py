@@ -114,3 +114,20 @@ def test_a_cgroup_v2_host_is_not_refused(lab, tmp_path):
     steps = node_steps(by_name(report)["node01"])
     assert steps["SystemVerification"] == "ok" and steps["Swap"] == "ok"
     assert steps["selinux"] == "ok" and steps["kernel_modules"] == "changed"
+
+
+def test_docker_profile_runs_them_only_when_asked_and_plan_changes_nothing(lab, tmp_path):
+    lab = lab(1, defaults={"os": "centos7"})
+    before = prereq_state(lab, "node01")
+    code, report = fleet(tmp_path, "plan", "-i", str(lab.inventory))
+    assert code == ExitCode.OK, report
+    assert node_steps(by_name(report)["node01"]) == {}  # the reference sequence, unchanged
+    code, report = fleet(tmp_path, "plan", "-i", str(lab.inventory), "--node-prereqs", "true")
+    assert code == ExitCode.OK, report
+    host = by_name(report)["node01"]
+    assert [s["name"] for s in host["steps"]][: len(NODE_STEPS) + 1] == ["preflight", *NODE_STEPS]
+    planned = {s["name"]: s for s in host["steps"]}
+    assert planned["Swap"]["status"] == "changed"
+    assert planned["Swap"]["message"].startswith("would turn off swap on /dev/dm-1")
+    assert "+#/dev/mapper/centos-swap" in planned["Swap"]["diff"]
+    assert prereq_state(lab, "node01") == before
