@@ -65,9 +65,11 @@ class CgroupVersion:
     """cgroup v2, or v1 only with a kubelet that still starts there.
 
     kubeadm's ``SystemVerification`` check runs the cgroups validator
-    (k8s.io/system-validators), which warns on cgroup v1; the kubelet 1.35+ itself
-    exits there (see :data:`CGROUP_V1_REFUSED_FROM`).  A host refused here is left
-    untouched: this is the first of the node steps.
+    (k8s.io/system-validators): a warning on cgroup v1 since 1.31 (system-validators
+    #38), an error for a 1.35+ kubelet since system-validators 1.12.1 (kubernetes
+    #134744), and the kubelet 1.35+ itself exits there (see
+    :data:`CGROUP_V1_REFUSED_FROM`).  A host refused here is left untouched: this is
+    the first of the node steps.
     """
 
     name: str = "SystemVerification"
@@ -94,7 +96,10 @@ class CgroupVersion:
             f"('{KUBELET_CGROUP_V1_ERROR}') unless its configuration sets failCgroupV1: false"
         )
         if ctx.force:
-            return Check.ok(reason + " (proceeding: --force)")
+            return Check.ok(
+                reason + " (proceeding: --force; kubeadm join will also need "
+                "--ignore-preflight-errors=SystemVerification)"
+            )
         return Check.refuse(
             reason + "; boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or set "
             "failCgroupV1: false and re-run with --force"
