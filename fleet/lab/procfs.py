@@ -78,6 +78,17 @@ def mountinfo(pid: int | str = "self") -> str | None:
         return None
 
 
+def sees_same_file(pid: int, inside: str, outside: Path) -> bool:
+    """Whether the process, at path ``inside`` of its own root and mounts, finds the very
+    file (device and inode) that is at ``outside`` here; False when either is missing."""
+    try:
+        seen = os.stat(f"/proc/{pid}/root{inside}")
+        ours = os.stat(outside)
+    except OSError:
+        return False
+    return (seen.st_dev, seen.st_ino) == (ours.st_dev, ours.st_ino)
+
+
 def members_by_namespace(namespaces: set[str]) -> dict[str, list[int]]:
     """Processes (other than this one) in each of ``namespaces`` that has any."""
     found: dict[str, list[int]] = {}

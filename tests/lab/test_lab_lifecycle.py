@@ -114,6 +114,20 @@ def test_up_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
+def test_a_namespace_id_reused_by_another_lab_is_not_claimed(tmp_path: Path) -> None:
+    # The kernel gives a dead namespace's id to the next namespace made on the machine: a
+    # stopped lab's record of its node01 may name the id another lab's node01 now has.
+    with running_lab(tmp_path / "other", {"hosts": 1}) as other:
+        live = other.lab.holders["node01"]
+        dead = runtime.Holder("node01", runtime.ProcRef(live.proc.pid, -1), live.namespace)
+        stopped = tmp_path / "stopped"
+        (stopped / "hosts" / "node01" / "var" / "lib" / "fleetlab").mkdir(parents=True)
+        assert runtime.lab_namespaces([dead], stopped) == set()
+        assert runtime.lab_namespaces([dead], other.dir) == {live.namespace}
+        assert runtime.clear_namespaces([dead], stopped) == []
+        assert run(other, "node01", "hostname").stdout == "node01\n"
+
+
 def test_a_second_lab_takes_the_next_free_addresses(tmp_path: Path) -> None:
     first = start_lab(tmp_path / "a", SMALL)
     try:

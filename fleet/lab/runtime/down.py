@@ -71,7 +71,7 @@ def _leftover_processes(lab: Lab) -> list[int]:
     if lab.supervisor is not None and _is_supervisor(lab.supervisor, lab.directory):
         recorded.append(lab.supervisor)
     left = {p.pid for p in recorded if p.alive()}
-    namespaces = lab_namespaces(list(lab.holders.values()))
+    namespaces = lab_namespaces(list(lab.holders.values()), lab.directory)
     return sorted(left | set(procfs.namespace_members(namespaces)))
 
 
@@ -87,7 +87,7 @@ def lab_down(directory: str | Path, *, keep_log: bool = False) -> DownReport:
     was_running = _stop_supervisor(lab)
     lab = load_lab(lab.directory)
     procfs.kill(p.pid for p in _recorded(lab) if p.alive())
-    clear_namespaces(list(lab.holders.values()))
+    clear_namespaces(list(lab.holders.values()), lab.directory)
     for proc in _recorded(lab):
         if procfs.parent_of(proc.pid) == os.getpid():
             procfs.reap(proc.pid)

@@ -16,10 +16,12 @@ import shutil
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 from fleet.errors import EnvironmentProblem
 from fleet.lab import procfs
+from fleet.lab.files import STATE_DIR
 from fleet.lab.procfs import ProcRef
 from fleet.lab.runtime.mounts import (
     MS_BIND,
@@ -173,12 +175,14 @@ def _start_batch(calls: Syscalls, plans: Sequence[HolderPlan], sleep: str) -> li
     return holders
 
 
-def lab_namespaces(holders: Sequence[Holder]) -> set[str]:
-    """The recorded namespaces that are provably still this lab's.
+def lab_namespaces(holders: Sequence[Holder], directory: Path) -> set[str]:
+    """The recorded namespaces that are provably still those of the lab in ``directory``.
 
-    Namespace ids are recycled by the kernel, so one counts only while its recorded holder
-    (pid and start time) is alive in it, or while one of its processes has mounts from this
-    lab's tree.  Once confirmed, an id stays valid as long as any process is in it.
+    Namespace ids are recycled by the kernel (another lab's next host may get a dead one),
+    so one counts only while its recorded holder (pid and start time) is alive in it, or
+    while one of its processes finds at /var/lib/fleetlab this lab's own state directory of
+    that host: the same inode, not the same name (every lab has a node01).  Once confirmed,
+    an id stays valid as long as any process is in it.
     """
     wanted = {h.namespace: h for h in holders}
     by_namespace = procfs.members_by_namespace(set(wanted))
@@ -186,21 +190,16 @@ def lab_namespaces(holders: Sequence[Holder]) -> set[str]:
     for namespace, pids in by_namespace.items():
         holder = wanted[namespace]
         held = holder.proc.alive() and procfs.mount_namespace(holder.proc.pid) == namespace
-        # A chrooted process (sshd's privilege-separated child) shows no mounts; others do.
-        if held or any(_mounts_from_lab(pid, holder.name) for pid in pids):
+        state = directory / "hosts" / holder.name / STATE_DIR.lstrip("/")
+        # A chrooted process (sshd's privilege-separated child) sees no /var/lib/fleetlab.
+        if held or any(procfs.sees_same_file(pid, STATE_DIR, state) for pid in pids):
             confirmed.add(namespace)
     return confirmed
 
 
-def _mounts_from_lab(pid: int, name: str) -> bool:
-    marker = f"/hosts/{name}/var/lib/fleetlab "
-    text = procfs.mountinfo(pid) or ""
-    return any(marker in line and " /var/lib/fleetlab " in line for line in text.splitlines())
-
-
-def clear_namespaces(holders: Sequence[Holder], rounds: int = 20) -> list[int]:
+def clear_namespaces(holders: Sequence[Holder], directory: Path, rounds: int = 20) -> list[int]:
     """Kill every process in the lab's namespaces (stopped first, so none forks away)."""
-    namespaces = lab_namespaces(holders)
+    namespaces = lab_namespaces(holders, directory)
     left: list[int] = []
     for _ in range(rounds):
         left = procfs.namespace_members(namespaces)

@@ -161,7 +161,7 @@ def teardown(lab: Lab, running: Running, log: Callable[[str], None]) -> dict[str
         running.broker.stop()
     for sock in running.placeholders:
         sock.close()
-    left = clear_namespaces(running.holders)  # sshds, sessions, holders
+    left = clear_namespaces(running.holders, lab.directory)  # sshds, sessions, holders
     if running.sshds is not None:
         running.sshds.close()
     for holder in running.holders:
