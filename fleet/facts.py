@@ -94,11 +94,13 @@ class HostFacts:
         return self.os_name or f"{self.os_id} {self.os_version}".strip() or "unknown OS"
 
 
-def facts_script(packages: Sequence[str] = WATCHED_PACKAGES) -> str:
+def facts_script(packages: Sequence[str] = WATCHED_PACKAGES, *, node: bool = False) -> str:
     """The shell script whose output :func:`parse_facts` reads.  POSIX sh; never fails early.
 
     Only one package database is asked: rpm where yum or dnf is, dpkg where only
-    apt-get is (the rule of :func:`_package_manager`).
+    apt-get is (the rule of :func:`_package_manager`).  ``node``: also what kubeadm's
+    node prerequisites read (swap, modules, sysctls, SELinux, cgroup version): a
+    handful more programs per host, so only for hosts whose steps include them.
     """
     names = " ".join(packages)
     return f"""
@@ -133,12 +135,14 @@ m fs; d=/var/lib/docker; [ -d "$d" ] || d=/var/lib
 set -- $(findmnt -n -o FSTYPE,TARGET -T "$d" 2>/dev/null); echo "$*"
 m xfs; [ "$1" = xfs ] && xfs_info "$2" 2>/dev/null | grep -o 'ftype=[01]'
 m df; df -Pk "$d" 2>/dev/null | tail -n 1
-{NODE_SCRIPT.strip()}
+{NODE_SCRIPT.strip() if node else ""}
 m end
 """
 
 
-def locked_facts_command(wait_s: float, script: str | None = None) -> tuple[str, bytes]:
+def locked_facts_command(
+    wait_s: float, script: str | None = None, *, node: bool = False
+) -> tuple[str, bytes]:
     """A command and its stdin that take the host's fleet lock, then print the facts.
 
     The lock (``flock`` on :data:`LOCK_FILE`) is held by a shell reading its
@@ -149,7 +153,7 @@ def locked_facts_command(wait_s: float, script: str | None = None) -> tuple[str,
     ``wait_s`` seconds, then gets :data:`BUSY`.  The script is fed on stdin to
     avoid any quoting.
     """
-    body = script if script is not None else facts_script()
+    body = script if script is not None else facts_script(node=node)
     stdin = f"{{\n{body}\n}} </dev/null\necho {LOCKED}\n"
     command = (
         f"if command -v flock >/dev/null 2>&1; then mkdir -p {LOCK_FILE.rsplit('/', 1)[0]}; "

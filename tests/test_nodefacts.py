@@ -162,8 +162,15 @@ def test_a_host_that_said_nothing_has_empty_node_facts():
     assert NodeFacts(cgroup_fs="ext4").cgroup_version is None
 
 
+def test_node_facts_are_gathered_only_when_asked_for():
+    assert "m swaps" not in facts_script()
+    assert "m swaps" in facts_script(node=True)
+
+
 def test_the_script_gathers_node_facts_on_this_machine():
-    out = subprocess.run(["sh", "-c", facts_script()], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["sh", "-c", facts_script(node=True)], capture_output=True, text=True, timeout=60
+    )
     sections = split_sections(out.stdout)
     for name in ("swaps", "fstab", "lsmod", "sysctl", "selinux", "cgroup_fs"):
         assert name in sections, name

@@ -36,6 +36,7 @@ from fleet.inventory import Host
 from fleet.results import DockerSummary, HostResult, RuntimeSummary, Status, StepResult
 from fleet.settings import Settings
 from fleet.steps.base import Action, Check, Step, StepContext, Unfinished, Verdict
+from fleet.steps.node_prereqs import wanted as node_prereqs_wanted
 from fleet.steps.profiles import steps_for
 from fleet.stopping import LiveConnections, StopRequest
 from fleet.transport import CommandLogger, CommandResult, Connector, HostConnection, TransportError
@@ -124,8 +125,9 @@ def _checkpoint(stop: StopRequest) -> None:
 
 def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostFacts:
     """Facts in one round trip; for a rollout also the host's fleet lock, held until the end."""
+    node = node_prereqs_wanted(settings)
     if lock:
-        command, stdin = locked_facts_command(settings.lock_wait)
+        command, stdin = locked_facts_command(settings.lock_wait, node=node)
         result = connection.run(
             command,
             sudo=True,
@@ -140,7 +142,9 @@ def _gather(connection: HostConnection, settings: Settings, lock: bool) -> HostF
                 "try again when it has finished"
             )
     else:
-        result = connection.run(facts_script(), sudo=True, timeout=settings.command_timeout)
+        result = connection.run(
+            facts_script(node=node), sudo=True, timeout=settings.command_timeout
+        )
     if "@@fleet:end" not in result.stdout:
         raise TransportError(f"gathering facts failed: {result.error_line()}")
     return parse_facts(result.stdout)
