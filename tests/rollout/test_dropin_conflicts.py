@@ -29,7 +29,8 @@ def test_fleet_refuses_a_conflict_the_engine_would_refuse_in_the_same_words(lab,
             "os": "rocky9",
             "engine": {"version": "24.0.7", "running": True},
             "dropin": CGROUP_DROPIN,
-            "vars": {"docker_version": "24.0.7", "containerd_version": "1.6.28"},
+            # the pins of the installed engine: the package step has nothing to change
+            "vars": {"docker_version": "24.0.7", "containerd_version": "1.6.21"},
         },
     )
     code, report = fleet(tmp_path, "rollout", "-i", str(lab.inventory))
@@ -39,6 +40,9 @@ def test_fleet_refuses_a_conflict_the_engine_would_refuse_in_the_same_words(lab,
     assert EXEC_OPTS_CONFLICT in host["error"]
     assert "remove the flags from the drop-in" in host["error"]
     # nothing was written and the engine was not touched
+    steps = {step["name"]: step["status"] for step in host["steps"]}
+    assert (steps["engine_packages"], steps["daemon_json"]) == ("ok", "failed")
+    assert steps.get("service", "not_run") == "not_run"
     assert on_host(lab, "node01", "test -e /etc/docker/daemon.json && echo yes || echo no") == "no"
     assert on_host(lab, "node01", "systemctl is-active docker") == "active"
     # the engine's own judgement of the file fleet meant to write, with the drop-in's flags
