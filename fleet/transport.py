@@ -18,6 +18,7 @@ channel's stdin and are never logged or included in messages.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import logging
 import os
@@ -28,7 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -52,6 +53,7 @@ SUDO_NEEDS_PASSWORD = "a password is required"
 SUDO_BAD_PASSWORD = "incorrect password attempt"
 SUDO_RETRY = "Sorry, try again"
 _READ_SIZE = 65536
+_READS_AT_ONCE = 32  # pieces taken from a stream before the deadline is looked at again
 BUSY_RETRIES = 4
 BUSY_BACKOFF_S = 0.25
 
@@ -104,18 +106,25 @@ class CommandAborted(TransportError):
     """A watcher stopped the command (e.g. a package-manager lock held too long)."""
 
 
-OutputWatcher = Callable[[str, str], "str | None"]  # (stdout so far, stderr so far) -> abort reason
+# Called with what the command printed since the last call (stdout, stderr), decoded;
+# returns a reason to abort the command, or None.  Each call gets only the new text, so a
+# long transcript costs the watcher its length once; a watcher looking for a text keeps
+# the tail it needs to find one cut in two.
+OutputWatcher = Callable[[str, str], "str | None"]
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What one remote command did.  ``stdout``/``stderr`` are decoded as UTF-8 with replacement."""
+    """What one remote command did.  ``stdout``/``stderr`` are decoded as UTF-8 with replacement;
+    ``stdout_bytes``/``stderr_bytes`` are the bytes as they came."""
 
     command: str
     exit_code: int
     stdout: str
     stderr: str
     duration_s: float
+    stdout_bytes: bytes = field(default=b"", repr=False, compare=False)
+    stderr_bytes: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -377,6 +386,7 @@ class HostConnection:
         self._sudo_needs_password: bool | None = None
         self._held: list[paramiko.Channel] = []
         self._shell: _ServedShell | None = None
+        self._mark = rootshell.new_mark()  # the served shell's control lines carry it
         self._keepalive = keepalive
         self._watch: Watch | None = None
         self._dead: str | None = None  # why keepalives declared the connection dead
@@ -464,7 +474,7 @@ class HostConnection:
         """
         if self._shell is not None and serve_after is None and (sudo or not self.needs_sudo):
             return self._through_shell(_Run(command, stdin, timeout, None, watch=watch))
-        extra = rootshell.PRELUDE if serve_after is not None else b""
+        extra = rootshell.prelude(self._mark) if serve_after is not None else b""
         run = _Run(command, stdin + extra, timeout, serve_after, watch=watch)
         if not (sudo and self.needs_sudo):
             return self._exec(run, _wrap(command))
@@ -526,7 +536,7 @@ class HostConnection:
         end = out.index(run.serve_after.encode()) + len(run.serve_after)
         newline = out.find(b"\n", end)
         end = newline + 1 if newline >= 0 else end
-        shell = _ServedShell(channel, bytes(out[end:]))
+        shell = _ServedShell(channel, bytes(out[end:]), self._mark)
         if shell.greet(deadline):
             self._shell = shell
         return out[:end]
@@ -570,6 +580,8 @@ class HostConnection:
             out.decode("utf-8", "replace"),
             err.decode("utf-8", "replace"),
             time.monotonic() - started,
+            out,
+            err,
         )
         if self._log is not None:
             self._log(result, bool(run.stdin) and not run.secret_only)
@@ -579,50 +591,130 @@ class HostConnection:
 class _ServedShell:
     """The root shell a held command became, and the commands it runs one at a time."""
 
-    def __init__(self, channel: paramiko.Channel, pending: bytes) -> None:
+    def __init__(self, channel: paramiko.Channel, pending: bytes, mark: bytes) -> None:
         self.channel = channel
-        self._pending = pending
+        self._pending = pending  # what the held command's channel said after its marker
+        self._mark = mark
         self._token = 0
 
     def greet(self, deadline: float) -> bool:
         """Read the prelude's answer: does this host's shell serve commands?"""
-        hello = rootshell.Reply(0)
-        self._read(hello, deadline, None)
+        hello = rootshell.Reply(self._mark, 0)
+        hello.out.feed(self._pending)
+        self._read(hello, deadline, _Watched(None))
         return bool(hello.serving)
 
     def run(self, run: _Run, deadline: float) -> tuple[int, bytes, bytes]:
+        """Send one command and its stdin, and read its reply, all before ``deadline``."""
         self._token += 1
-        reply = rootshell.Reply(self._token)
-        self.channel.sendall(rootshell.encode_request(self._token, run.command, run.stdin))
-        self._read(reply, deadline, run.watch)
+        reply = rootshell.Reply(self._mark, self._token)
+        watched = _Watched(run.watch)
+        request = rootshell.encode_request(self._token, run.command, len(run.stdin))
+        for part in (request, run.stdin):
+            _send(self.channel, part, deadline, lambda: self._take(reply, watched))
+        self._read(reply, deadline, watched)
         status = reply.status if reply.status is not None else 255
         return status, bytes(reply.stdout), bytes(reply.stderr)
 
-    def _read(self, reply: rootshell.Reply, deadline: float, watch: OutputWatcher | None) -> None:
-        data, self._pending = self._pending, b""
+    def _read(self, reply: rootshell.Reply, deadline: float, watched: _Watched) -> None:
+        """Take output until the reply ends; the deadline holds even if output never stops."""
         fd = self.channel.fileno()
         while True:
-            if data:
-                self._pending = reply.feed(data)
-                if watch is not None:
-                    reason = watch(
-                        reply.stdout.decode("utf-8", "replace"),
-                        reply.stderr.decode("utf-8", "replace"),
-                    )
-                    if reason:
-                        raise _Aborted(reason)
-                if reply.done:
-                    return
-            out, err = bytearray(), bytearray()
-            if not _drain(self.channel, out, err):
-                if self.channel.closed or self.channel.eof_received:
-                    raise EOFError("the host's shell ended")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                select.select([fd], [], [], min(remaining, 30.0))
-            reply.stderr += err  # the shell's own complaints, if any
-            data = bytes(out)
+            arrived = self._take(reply, watched)
+            if reply.done:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            if arrived:
+                continue
+            if self.channel.closed or self.channel.eof_received:
+                raise EOFError("the host's shell ended")
+            select.select([fd], [], [], min(remaining, 30.0))
+
+    def _take(self, reply: rootshell.Reply, watched: _Watched) -> bool:
+        """Feed what arrived on either stream to the reply; True when anything did."""
+        out, err = len(reply.stdout), len(reply.stderr)
+        arrived = False
+        for _ in range(_READS_AT_ONCE):
+            if not self.channel.recv_ready():
+                break
+            reply.out.feed(self.channel.recv(_READ_SIZE))
+            arrived = True
+        for _ in range(_READS_AT_ONCE):
+            if not self.channel.recv_stderr_ready():
+                break
+            reply.err.feed(self.channel.recv_stderr(_READ_SIZE))
+            arrived = True
+        if arrived and watched.watching:
+            watched.saw(reply.stdout[out:], reply.stderr[err:])
+        return arrived
+
+
+class _Watched:
+    """Hands a command's watcher what arrived since its last call, decoded as it comes.
+
+    Decoding is incremental, so a character cut between two pieces is whole in the
+    later call, and a long transcript is decoded once, not once per piece.
+    """
+
+    def __init__(self, watch: OutputWatcher | None) -> None:
+        self._watch = watch
+        if watch is not None:
+            self._out = codecs.getincrementaldecoder("utf-8")("replace")
+            self._err = codecs.getincrementaldecoder("utf-8")("replace")
+
+    @property
+    def watching(self) -> bool:
+        return self._watch is not None
+
+    def saw(self, out: bytes | bytearray, err: bytes | bytearray) -> None:
+        if self._watch is None or not (out or err):
+            return
+        reason = self._watch(self._out.decode(out), self._err.decode(err))
+        if reason:
+            raise _Aborted(reason)
+
+
+_SEND_WAIT_S = 0.05  # longest wait for the host's window before taking its output again
+
+
+def _send(
+    channel: paramiko.Channel, data: bytes, deadline: float, take: Callable[[], bool]
+) -> None:
+    """Write ``data`` to the channel before ``deadline``, taking its output meanwhile.
+
+    ``sendall`` waits for the host's receive window without end: a host that reads
+    nothing (a command that ignores its stdin, a shell stopped dead) would hold the
+    worker forever.  Here each wait is short, the deadline is checked between them,
+    and what the host prints meanwhile is taken, so a command that answers while it
+    still reads (``cat`` of a large stdin) cannot fill both windows and stall.
+    """
+    if not data:
+        return
+    view = memoryview(data)
+    channel.settimeout(_SEND_WAIT_S)
+    try:
+        while view:
+            take()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            if remaining < _SEND_WAIT_S:
+                channel.settimeout(remaining)
+            try:
+                sent = channel.send(view[:_READ_SIZE])
+            except TimeoutError:  # socket.timeout: the window stayed shut
+                continue  # take output, look at the deadline, try again
+            except OSError:
+                if not channel.closed:
+                    raise
+                sent = 0
+            if sent == 0:
+                return  # the channel closed: its reader says why (an exit status, a lost shell)
+            view = view[sent:]
+    finally:
+        channel.settimeout(None)
 
 
 HELD = -2  # _drive's exit code for a command left running on purpose
@@ -646,18 +738,24 @@ def _drive(
     Returns ``HELD`` instead of an exit status when ``run.serve_after`` appeared.
     """
     channel.exec_command(wire)
-    if run.stdin:
-        channel.sendall(run.stdin)
+    out, err = bytearray(), bytearray()
+    watched = _Watched(run.watch)
+
+    def take() -> bool:
+        before_out, before_err = len(out), len(err)
+        if not _drain(channel, out, err):
+            return False
+        if watched.watching:
+            watched.saw(out[before_out:], err[before_err:])
+        return True
+
+    _send(channel, run.stdin, deadline, take)
     if run.serve_after is None:
         channel.shutdown_write()
     marker = run.serve_after.encode() if run.serve_after else None
-    out, err = bytearray(), bytearray()
     fd = channel.fileno()
     while True:
-        if _drain(channel, out, err) and run.watch is not None:
-            reason = run.watch(out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-            if reason:
-                raise _Aborted(reason)
+        take()
         if marker is not None and marker in out:
             return HELD, bytes(out), bytes(err)
         if marker is not None and SUDO_RETRY.encode() in err:
@@ -674,7 +772,8 @@ def _drive(
             channel.status_event.wait(min(remaining, 30.0))
         else:
             select.select([fd], [], [], min(remaining, 30.0))
-    _drain(channel, out, err)
+    while take():  # the rest of what came before the end
+        pass
     status = channel.recv_exit_status() if channel.exit_status_ready() else -1
     return status, bytes(out), bytes(err)
 
@@ -688,11 +787,19 @@ _TRANSPORT_FAILURES = (_Aborted, TimeoutError, paramiko.SSHException, EOFError, 
 
 
 def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> bool:
-    """Move what arrived into the buffers; True when anything did."""
+    """Move what arrived into the buffers; True when anything did.
+
+    At most ``_READS_AT_ONCE`` pieces per stream: output that arrives as fast as it is
+    taken must not keep the caller from its deadline.
+    """
     before = len(out) + len(err)
-    while channel.recv_ready():
+    for _ in range(_READS_AT_ONCE):
+        if not channel.recv_ready():
+            break
         out += channel.recv(_READ_SIZE)
-    while channel.recv_stderr_ready():
+    for _ in range(_READS_AT_ONCE):
+        if not channel.recv_stderr_ready():
+            break
         err += channel.recv_stderr(_READ_SIZE)
     return len(out) + len(err) > before
 

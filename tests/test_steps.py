@@ -22,6 +22,7 @@ from fleet.steps.docker_ce import (
     Service,
     SystemUpdate,
 )
+from fleet.steps.packages import LockWait
 
 REFERENCE = json.loads(
     '{"exec-opts": ["native.cgroupdriver=systemd"], "log-driver": "json-file",'
@@ -387,3 +388,22 @@ def test_an_engine_running_another_driver_is_restarted_even_if_the_file_is_right
     )
     check = Service().check(ctx(stale))
     assert [a.description for a in check.actions] == ["restart docker"]
+
+
+def test_the_lock_wait_is_found_however_the_output_is_cut():
+    # A watcher gets each piece of output once: a text cut between two pieces still counts.
+    lock = "Another app is currently holding the yum lock"
+    text = lock + "; waiting for it to exit..."
+    for cut in range(1, len(lock)):
+        said: list[str] = []
+        watcher = LockWait("yum", 300, said.append)
+        assert watcher("Loaded plugins: fastestmirror\n", "") is None
+        assert watcher("", "x" * 5000 + text[:cut]) is None and said == []
+        assert watcher("", text[cut:] + "\n") is None
+        assert said == [
+            "waiting for the yum lock held by another process (up to 300s, setting yum_lock_timeout)"
+        ]
+    near = LockWait("yum", 300, said.append)
+    near("Another app is currently", "")
+    near("", " holding the yum lock")  # the two halves on different streams: no lock wait
+    assert len(said) == 1

@@ -115,12 +115,11 @@ def test_a_held_shell_serves_later_root_commands_on_the_same_channel(sshd):
     try:
         held = connection.run("echo ready; exec sh -s", sudo=True, serve_after="ready")
         assert held.stdout == "ready\n"
-        # Same shell every time: it is the grandparent of each command (the
-        # parent is the shell's subshell for the command's pipeline).
-        grandparent = "cut -d' ' -f4 /proc/$PPID/stat"
-        shell_pid = connection.run(grandparent, sudo=True).stdout
+        # Same shell every time: it is the parent of each command that has no stdin.
+        shell_pid_of = "echo $PPID"
+        shell_pid = connection.run(shell_pid_of, sudo=True).stdout
         assert shell_pid.strip().isdigit()
-        assert connection.run(grandparent, sudo=True).stdout == shell_pid
+        assert connection.run(shell_pid_of, sudo=True).stdout == shell_pid
         result = connection.run("echo out; echo err >&2; printf tail >&2; exit 3", sudo=True)
         assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\ntail")
         payload = bytes(range(256)) * 1000
@@ -131,7 +130,7 @@ def test_a_held_shell_serves_later_root_commands_on_the_same_channel(sshd):
         with pytest.raises(CommandTimeout):
             connection.run("sleep 30", sudo=True, timeout=1)
         # After a timeout the shell is gone; commands get channels of their own again.
-        assert connection.run(grandparent, sudo=True).stdout != shell_pid
+        assert connection.run(shell_pid_of, sudo=True).stdout != shell_pid
     finally:
         connection.close()
 

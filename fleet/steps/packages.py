@@ -35,6 +35,7 @@ LOCK_WAIT_TEXTS = (
     "Waiting for cache lock",  # apt 1.9+
 )
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
+_LOCK_TEXT_TAIL = max(len(text) for text in LOCK_WAIT_TEXTS) - 1
 
 
 def same_version(installed: str, wanted: str) -> bool:
@@ -62,10 +63,14 @@ class LockWait:
     def __init__(self, pm: str, limit: float, notify: Callable[[str], None]) -> None:
         self._pm, self._limit, self._notify = pm, limit, notify
         self._since: float | None = None
+        self._out = self._err = ""  # the ends of the output seen so far: a text cut in two
 
     def __call__(self, stdout: str, stderr: str) -> str | None:
+        """``stdout``/``stderr``: what the command printed since the last call."""
         if self._since is None:
-            if not any(text in stdout or text in stderr for text in LOCK_WAIT_TEXTS):
+            self._out = self._out[-_LOCK_TEXT_TAIL:] + stdout
+            self._err = self._err[-_LOCK_TEXT_TAIL:] + stderr
+            if not any(text in self._out or text in self._err for text in LOCK_WAIT_TEXTS):
                 return None
             self._since = time.monotonic()
             self._notify(

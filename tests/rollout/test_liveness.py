@@ -205,10 +205,10 @@ def test_keepalives_off_leave_a_frozen_host_to_the_command_timeout(lab_factory, 
 
 
 def test_the_freeze_fault_finds_its_text_in_served_shell_commands_however_they_arrive():
-    # Commands sent through fleet's served root shell arrive as base64 in the session's
-    # input, in pieces of any size: the fault must see them, and not a near miss.
-    wanted = rootshell.encode_request(7, f"yum install -y {ENGINE_INSTALL}", b"x" * 200)
-    other = rootshell.encode_request(8, "yum install -y lvm2", b"docker-ce-19.03")
+    # Commands sent through fleet's served root shell arrive in the session's input, in
+    # pieces of any size, stdin after them: the fault must see them, and not a near miss.
+    wanted = rootshell.encode_request(7, f"yum install -y {ENGINE_INSTALL}", 200) + b"x" * 200
+    other = rootshell.encode_request(8, "yum install -y lvm2", 15) + b"docker-ce-19.03"
     for data, found in ((wanted, True), (other, False), (f"true; {ENGINE_INSTALL}".encode(), True)):
         for size in (1, 5, 77, len(data)):
             text = CommandText(ENGINE_INSTALL)
