@@ -16,12 +16,10 @@ kernel or a black-holed route, as the client sees it).
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 import errno
 import ipaddress
 import os
-import re
 import selectors
 import signal
 import socket
@@ -43,7 +41,6 @@ SFTP_SERVERS = (
     "/usr/lib/ssh/sftp-server",
 )
 _CHUNK = 32768
-_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 _LINE_KEPT = 4096  # of an unfinished input line, what the freeze fault looks at
 FROZEN_MARK = "frozen"  # beside the drop marker: the freeze happened (once per host)
 
@@ -145,37 +142,20 @@ class FreezableSocket:
 
 
 class CommandText:
-    """Finds a text in what a session reads, as it streams in: as sent, or base64-encoded.
+    """Finds a text in what a session reads, as it streams in, however it is cut.
 
-    fleet's served root shell receives its commands base64-encoded in a here-document;
-    any run of base64 lines is decoded when a line of another kind ends it.
+    fleet's served root shell receives its commands as plain lines in its input
+    (fleet/rootshell.py), in pieces of any size.
     """
 
     def __init__(self, text: str) -> None:
         self.text = text.encode()
         self.line = b""  # the unfinished line (its end only, for a long one)
-        self.run: list[bytes] = []  # consecutive base64 lines
 
     def feed(self, data: bytes) -> bool:
         lines = (self.line + data).split(b"\n")
         self.line = lines.pop()[-max(_LINE_KEPT, len(self.text)) :]
-        if any(self._line(line) for line in lines):
-            return True
-        return self.text in self.line
-
-    def _line(self, line: bytes) -> bool:
-        if self.text in line:
-            return True
-        if _BASE64_LINE.fullmatch(line):
-            self.run.append(line)
-            return False
-        run, self.run = self.run, []
-        if not run:
-            return False
-        try:
-            return self.text in binascii.a2b_base64(b"".join(run))
-        except binascii.Error:
-            return False
+        return any(self.text in line for line in (*lines, self.line))
 
 
 def session_argv(host: ServedHost, program: Sequence[str | bytes]) -> list[str | bytes]:
