@@ -228,7 +228,20 @@ def _sees_lab(pid: int, lab: RunningLab) -> bool:
     text = procfs.mountinfo(pid)
     if text is None:
         return False
-    return not text or f"{lab.dir.parent.name}/{lab.dir.name}/hosts/" in text
+    return not text or any(_from_folder(line, lab.dir) for line in text.splitlines())
+
+
+def _from_folder(mountinfo_line: str, directory: Path) -> bool:
+    """A mount of a host's tree in ``directory``.  Its root (4th field) is the path inside
+    its file system, which may be mounted anywhere: the end of our path must be that root
+    up to ``/hosts/``, so a lab in another test session, of the same test name, is not ours."""
+    root = mountinfo_line.split()[3]
+    if "/hosts/" not in root:
+        return False
+    folder = root[: root.index("/hosts/")]
+    return folder.endswith(f"/{directory.parent.name}/{directory.name}") and str(
+        directory
+    ).endswith(folder)
 
 
 def lab_listeners(lab: RunningLab) -> list[str]:
