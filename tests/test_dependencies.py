@@ -94,7 +94,7 @@ PKEY_FROM_PATH = Need(
 )
 BANNER_TIMEOUT = Need(
     "paramiko.Transport.banner_timeout",
-    "fleet/lab/runtime.py _handshake",
+    "fleet/lab/runtime/verify.py _handshake",
     "a bounded wait for a lab host's SSH banner",
 )
 FABRIC_CONNECTION = Need(

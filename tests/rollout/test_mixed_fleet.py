@@ -1,4 +1,5 @@
-"""A 50-host lab with a dozen different faults: every host ends as docs/failures.md promises."""
+"""A 50-host lab with sixteen faulty hosts (two frozen mid-command): every host ends as
+docs/failures.md promises, and the run ends on its own."""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ CASES = {
     ),
     "node13": ({"sudo": "password", "sudo_password": "pa55-w0rd"}, "changed", None),
     "node14": ({"daemon_json": {"log-level": "warn"}}, "changed", None),
+    # Frozen mid-command, the TCP connection still open: found by the keepalives.
+    "node15": ({"faults": {"freeze": "yum install"}}, "unreachable", "no answer to 2 keepalives"),
+    "node16": ({"faults": {"freeze": "rpm -q"}}, "unreachable", "no answer to 2 keepalives"),
 }
+# Keepalives as an operator would set them for a quick verdict on frozen hosts.
+SSH_CONFIG = "Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n"
 
 
 @pytest.fixture(params=["paramiko"])
@@ -49,6 +55,8 @@ def test_fifty_hosts_with_a_dozen_faults_end_as_promised(lab, tmp_path, monkeypa
     lab = lab(50, host={name: case[0] for name, case in CASES.items()})
     for name, value in lab.become_env().items():
         monkeypatch.setenv(name, value)
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(SSH_CONFIG)
     code, report = fleet(
         tmp_path,
         "rollout",
@@ -63,6 +71,8 @@ def test_fifty_hosts_with_a_dozen_faults_end_as_promised(lab, tmp_path, monkeypa
         "8",
         "--connect-timeout",
         "3",
+        "--ssh-config",
+        str(ssh_config),
     )
     assert code == ExitCode.HOST_FAILURES
     hosts = by_name(report)
@@ -72,10 +82,10 @@ def test_fifty_hosts_with_a_dozen_faults_end_as_promised(lab, tmp_path, monkeypa
             assert fragment in (hosts[name]["error"] or ""), (name, hosts[name]["error"])
             assert "\n" not in hosts[name]["error"] and "Traceback" not in hosts[name]["error"]
     clean = [h for name, h in hosts.items() if name not in CASES]
-    assert len(clean) == 36
+    assert len(clean) == 34
     assert all(h["status"] == "changed" for h in clean), [h["error"] for h in clean if h["error"]]
     assert all(h["docker"]["cgroup_driver"] == "systemd" for h in clean)
-    assert report["summary"]["unreachable"] == 2 and report["summary"]["skipped"] == 1
+    assert report["summary"]["unreachable"] == 4 and report["summary"]["skipped"] == 1
     # The live node was left alone: still cgroupfs, still running.
     assert on_host(lab, "node11", "sudo docker info --format '{{.CgroupDriver}}'") == "cgroupfs"
     # The host whose engine cannot start says so loudly, and the engine is indeed down.
