@@ -11,15 +11,14 @@ from fleet import containerdconfig
 from fleet.facts import HostFacts
 from fleet.settings import Settings
 from fleet.steps.base import StepContext, Verdict
+from fleet.steps.containerd import CONTAINERD as RESTART
 from fleet.steps.containerd import (
     ContainerdConfig,
     ContainerdPackages,
     ContainerdPreflight,
     ContainerdPrerequisites,
     ContainerdService,
-    _error,
     _refused,
-    _restart,
     _write_config,
     containerd_pin,
     running_version,
@@ -176,7 +175,7 @@ def test_a_live_node_on_cgroupfs_is_refused_unless_forced():
 
 
 def test_restart_and_write_scripts_are_valid_shell():
-    for script in (_write_config(), _restart(True), _restart(False)):
+    for script in (_write_config(), RESTART.script(True), RESTART.script(False)):
         run = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
         assert run.returncode == 0, run.stderr
 
@@ -195,7 +194,7 @@ def test_refusals_are_containerds_own_words():
         "@@containerd-error\nDec 02 18:25 node01 containerd[1042]: containerd: failed to load "
         "TOML: /etc/containerd/config.toml: (2, 15): was expecting token =\n@@rollback=ok\n"
     )
-    assert _error(journal, "") == (
+    assert RESTART.error(journal, "") == (
         "containerd refused to start: containerd: failed to load TOML: /etc/containerd/"
         "config.toml: (2, 15): was expecting token =; restored the previous config.toml and "
         "containerd runs again"

@@ -21,9 +21,19 @@ from fleet.settings import CONTAINERD_DEFAULTS, Settings
 from fleet.steps.base import Action, Check, StepContext, Unfinished
 from fleet.steps.docker_ce import Preflight
 from fleet.steps.packages import Backend, backend_for, same_version, upstream, version_key
+from fleet.steps.restart import Restartable
 
-BACKUP = CONFIG_TOML + ".fleet-backup"
-CREATED_MARK = CONFIG_TOML + ".fleet-created"
+CONTAINERD = Restartable(
+    unit="containerd",
+    config=CONFIG_TOML,
+    journal="containerd",
+    markers=("containerd: ",),
+    name="containerd",
+    who="containerd",
+    error_mark="@@containerd-error",
+)
+BACKUP = CONTAINERD.backup
+CREATED_MARK = CONTAINERD.created_mark
 RESTART_CHANGES = frozenset({"containerd_packages", "containerd_config", "system_update"})
 _EL_PREREQUISITES = ("yum-utils",)  # config-manager for the repository; nothing for storage
 
@@ -197,10 +207,6 @@ def _refused(stdout: str, stderr: str) -> str:
     return reason
 
 
-ENGINE_ERROR = "@@containerd-error"
-ROLLBACK = "@@rollback="
-
-
 @dataclass(frozen=True)
 class ContainerdService:
     """Restart only after a change (or when containerd is down or older than its file);
@@ -212,7 +218,9 @@ class ContainerdService:
         actions = []
         if ctx.changed & RESTART_CHANGES or _needs_restart(ctx.facts):
             rollback = "containerd_config" in ctx.changed
-            actions.append(Action("restart containerd", _restart(rollback), explain=_error))
+            actions.append(
+                Action("restart containerd", CONTAINERD.script(rollback), explain=CONTAINERD.error)
+            )
         if ctx.facts.containerd_enabled != "enabled":
             actions.append(Action("enable containerd", "systemctl enable containerd"))
         if not actions:
@@ -226,36 +234,3 @@ def _needs_restart(facts: HostFacts) -> bool:
         return True
     started, written = facts.containerd_started, facts.containerd_config_written
     return started is not None and written is not None and started < written
-
-
-def _restart(rollback: bool) -> str:
-    restore = f"""
-if [ -f {BACKUP} ]; then cp -p {BACKUP} {CONFIG_TOML}; r=1
-elif [ -f {CREATED_MARK} ]; then rm -f {CONFIG_TOML}; r=1; fi
-if [ -n "$r" ]; then
-  if systemctl restart containerd; then echo "{ROLLBACK}ok"; else echo "{ROLLBACK}failed"; fi
-fi"""
-    return f"""systemctl daemon-reload
-systemctl restart containerd && exit 0
-echo "{ENGINE_ERROR}"
-journalctl -u containerd --no-pager -n 40 2>/dev/null | grep -E 'containerd' | tail -n 5
-{restore if rollback else ""}
-exit 1
-"""
-
-
-def _error(stdout: str, stderr: str) -> str:
-    _, _, tail = stdout.partition(ENGINE_ERROR)
-    reason = ""
-    for line in tail.splitlines():
-        text = line.strip()
-        if "containerd: " in text:
-            reason = text[text.index("containerd: ") :]
-    if not reason:
-        reason = (stderr.strip().splitlines() or ["containerd.service failed to start"])[-1]
-    message = f"containerd refused to start: {reason}"
-    if f"{ROLLBACK}ok" in stdout:
-        return message + "; restored the previous config.toml and containerd runs again"
-    if f"{ROLLBACK}failed" in stdout:
-        return message + "; restored the previous config.toml but containerd is STILL STOPPED"
-    return message + "; containerd is STOPPED"

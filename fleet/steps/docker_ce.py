@@ -16,9 +16,18 @@ from fleet import daemonjson
 from fleet.facts import DAEMON_JSON, DROPIN_DIR, HostFacts
 from fleet.steps.base import Action, Check, Step, StepContext, Unfinished
 from fleet.steps.packages import backend_for, same_version, version_key
+from fleet.steps.restart import Restartable
 
-BACKUP = DAEMON_JSON + ".fleet-backup"
-CREATED_MARK = DAEMON_JSON + ".fleet-created"
+DOCKER = Restartable(
+    unit="docker",
+    config=DAEMON_JSON,
+    journal="dockerd|daemon",
+    markers=("failed to start daemon", "unable to configure", "Error starting daemon"),
+    name="engine",
+    who="the engine",
+)
+BACKUP = DOCKER.backup
+CREATED_MARK = DOCKER.created_mark
 RESTART_CHANGES = frozenset({"engine_packages", "daemon_json", "system_update"})
 SUPPORTED_EL = range(7, 10)
 SUPPORTED_DEBIAN = {"debian": 10, "ubuntu": 18}
@@ -258,10 +267,6 @@ class DropinDirectory:
         return Check.change(f"create {DROPIN_DIR}", Action("create", f"mkdir -p {DROPIN_DIR}"))
 
 
-ENGINE_ERROR = "@@engine-error"
-ROLLBACK = "@@rollback="
-
-
 @dataclass(frozen=True)
 class Service:
     """Restart only when something changed (or the engine is down); always leave it enabled."""
@@ -275,8 +280,8 @@ class Service:
             actions.append(
                 Action(
                     "restart docker",
-                    _restart(rollback),
-                    explain=_restart_error,
+                    DOCKER.script(rollback),
+                    explain=DOCKER.error,
                 )
             )
         if ctx.facts.docker_enabled != "enabled":
@@ -297,40 +302,6 @@ def _engine_needs_restart(ctx: StepContext) -> bool:
         ctx.settings.cgroup_driver,
         ctx.settings.storage_driver,
     )
-
-
-def _restart(rollback: bool) -> str:
-    restore = f"""
-if [ -f {BACKUP} ]; then cp -p {BACKUP} {DAEMON_JSON}; r=1
-elif [ -f {CREATED_MARK} ]; then rm -f {DAEMON_JSON}; r=1; fi
-if [ -n "$r" ]; then systemctl daemon-reload
-  if systemctl restart docker; then echo "{ROLLBACK}ok"; else echo "{ROLLBACK}failed"; fi
-fi"""
-    return f"""systemctl daemon-reload
-systemctl restart docker && exit 0
-echo "{ENGINE_ERROR}"
-journalctl -u docker --no-pager -n 40 2>/dev/null | grep -E 'dockerd|daemon' | tail -n 5
-{restore if rollback else ""}
-exit 1
-"""
-
-
-def _restart_error(stdout: str, stderr: str) -> str:
-    _, _, tail = stdout.partition(ENGINE_ERROR)
-    reason = ""
-    for line in tail.splitlines():
-        text = line.strip()
-        for marker in ("failed to start daemon", "unable to configure", "Error starting daemon"):
-            if marker in text:
-                reason = text[text.index(marker) :]
-    if not reason:
-        reason = (stderr.strip().splitlines() or ["docker.service failed to start"])[-1]
-    message = f"engine refused to start: {reason}"
-    if f"{ROLLBACK}ok" in stdout:
-        return message + "; restored the previous daemon.json and the engine runs again"
-    if f"{ROLLBACK}failed" in stdout:
-        return message + "; restored the previous daemon.json but the engine is STILL STOPPED"
-    return message + "; the engine is STOPPED"
 
 
 DOCKER_CE_STEPS: tuple[Step, ...] = (
